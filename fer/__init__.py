@@ -1,0 +1,1 @@
+"""Facial-expression emotion recognition and emotion-based movie recommendations (no UI code here)."""

@@ -1,0 +1,91 @@
+"""Evaluate an emotion model on one split: accuracy, per-class precision/recall/F1, macro F1, confusion matrix.
+
+    python -m fer.evaluate --data ../shared/datasets/fer2013.csv.gz --split PrivateTest [--model PATH] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fer.data import load_dataset
+from fer.emotions import EMOTIONS
+from fer.model import DEFAULT_MODEL, load_checkpoint, predict_proba
+
+
+def metrics_from_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...] = EMOTIONS) -> dict:
+    """Metrics from a confusion matrix whose rows are true classes and columns predictions.
+
+    A class with no predictions has precision 0 (and no true samples: recall 0), as scikit-learn's zero_division=0.
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    tp = np.diag(cm).astype(float)
+    pred, true = cm.sum(0), cm.sum(1)
+    precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
+    recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {
+        "accuracy": float(tp.sum() / max(cm.sum(), 1)),
+        "macro_f1": float(f1.mean()),
+        "per_class": {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                          "support": int(true[i])} for i, c in enumerate(classes)},
+        "confusion_matrix": cm.tolist(),
+        "classes": list(classes),
+    }
+
+
+def evaluate(model_path: str | Path | None, data: str | Path, split: str) -> dict:
+    """Run the model on one split; returns the metrics dict plus model/split/timing information."""
+    model, meta = load_checkpoint(model_path)
+    ds = load_dataset(data)
+    x, y = ds.split(split)
+    t0 = time.perf_counter()
+    pred = predict_proba(model, meta, x).argmax(1)
+    seconds = time.perf_counter() - t0
+    cm = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
+    np.add.at(cm, (y, pred), 1)
+    return {**metrics_from_confusion(cm), "model": str(model_path or DEFAULT_MODEL), "arch": meta["arch"],
+            "data": str(data), "split": split, "n": int(len(y)), "images_per_s": round(len(y) / seconds, 1)}
+
+
+def format_report(m: dict) -> str:
+    """Readable tables: summary, per-class metrics and the confusion matrix."""
+    lines = [f"{m.get('split', '')}: {m.get('n', sum(map(sum, m['confusion_matrix'])))} images, "
+             f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}", "",
+             f"{'class':10s} {'precision':>9s} {'recall':>7s} {'f1':>7s} {'support':>8s}"]
+    for c, r in m["per_class"].items():
+        lines.append(f"{c:10s} {r['precision']:9.3f} {r['recall']:7.3f} {r['f1']:7.3f} {r['support']:8d}")
+    short = [c[:7] for c in m["classes"]]
+    lines += ["", "confusion matrix (rows: true, columns: predicted)", f"{'':10s}" + "".join(f"{c:>8s}" for c in short)]
+    for c, row in zip(m["classes"], m["confusion_matrix"]):
+        lines.append(f"{c:10s}" + "".join(f"{v:8d}" for v in row))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Evaluate an emotion model on a FER2013 split.")
+    p.add_argument("--model", default=None, help=f"checkpoint (default: {DEFAULT_MODEL.name}, the shipped model)")
+    p.add_argument("--data", required=True, help="fer2013.csv[.gz], a Kaggle train/test folder, or its .zip")
+    p.add_argument("--split", default="PrivateTest")
+    p.add_argument("--json", default=None, help="also write the metrics as JSON here")
+    a = p.parse_args(argv)
+    try:
+        m = evaluate(a.model, a.data, a.split)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"model {m['model']} ({m['arch']}) on {m['data']}")
+    print(format_report(m))
+    if a.json:
+        Path(a.json).write_text(json.dumps(m, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

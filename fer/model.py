@@ -1,0 +1,143 @@
+"""The paper's three CNNs, the project's default net, and the one checkpoint format they all use.
+
+Inputs are (N, 1, S, S) float tensors: grayscale faces resized to 48x48, centre-cropped to S
+(the checkpoint's `input_size`) and normalised with the checkpoint's mean/std (see `preprocess`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fer.emotions import EMOTIONS
+
+FORMAT_VERSION = 1
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "emotion_cnn.pt"
+
+
+def _block(cin: int, cout: int, k: int, dropout: float) -> nn.Sequential:
+    """The paper's conv block: conv -> BN -> ReLU -> max-pool -> dropout."""
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Dropout(dropout))
+
+
+class PaperCNN(nn.Module):
+    """CNN1/2/3 from the paper: conv blocks, then dense 256 and 512 (BN, ReLU, dropout), 7-way output.
+
+    The softmax is applied by the loss / at inference, not in the module.
+    """
+
+    def __init__(self, blocks: list[tuple[int, int]], input_size: int = 48, classes: int = len(EMOTIONS)):
+        super().__init__()
+        layers, cin = [], 1
+        for cout, k in blocks:
+            layers.append(_block(cin, cout, k, 0.25))
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        side = input_size // 2 ** len(blocks)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(cin * side * side, 256), nn.BatchNorm1d(256), nn.ReLU(inplace=True), nn.Dropout(0.25),
+            nn.Linear(256, 512), nn.BatchNorm1d(512), nn.ReLU(inplace=True), nn.Dropout(0.25),
+            nn.Linear(512, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class VGGNet(nn.Module):
+    """The shipped default: 4 stages of two 3x3 convs (32-64-128-256), global average pool, ~1.2 M params.
+
+    Far fewer multiply-adds than CNN1 (no 5x5 conv, no 512-wide layers), so it trains on a 2-core CPU.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256), classes: int = len(EMOTIONS)):
+        super().__init__()
+        layers, cin = [], 1
+        for i, w in enumerate(widths):
+            for _ in range(2):
+                layers += [nn.Conv2d(cin, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+                cin = w
+            if i < len(widths) - 1:
+                layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(cin, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+# Paper: CNN1 has four conv blocks; CNN2 and CNN3 "fewer". Our reading: CNN2 drops the last block,
+# CNN3 keeps only the first two. Input 48x48 as in the paper's table for CNN1.
+ARCHS = {
+    "cnn1": lambda size: PaperCNN([(64, 3), (128, 5), (512, 3), (512, 3)], size),
+    "cnn2": lambda size: PaperCNN([(64, 3), (128, 5), (512, 3)], size),
+    "cnn3": lambda size: PaperCNN([(64, 3), (128, 5)], size),
+    "vgg": lambda size: VGGNet(),
+}
+DEFAULT_INPUT_SIZE = {"cnn1": 48, "cnn2": 48, "cnn3": 48, "vgg": 40}
+
+
+def build_model(arch: str, input_size: int | None = None) -> nn.Module:
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHS)}).")
+    return ARCHS[arch](input_size or DEFAULT_INPUT_SIZE[arch])
+
+
+def preprocess(faces: np.ndarray | torch.Tensor, input_size: int, mean: float, std: float) -> torch.Tensor:
+    """uint8 (N, 48, 48) faces -> normalised float (N, 1, S, S), centre-cropped to S = input_size."""
+    x = torch.as_tensor(faces)
+    off = (x.shape[-1] - input_size) // 2
+    x = x[..., off:off + input_size, off:off + input_size].float().unsqueeze(1)
+    return ((x / 255.0 - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra) -> None:
+    """Write {format, arch, state_dict, classes, input_size, mean, std, config, metrics, ...} atomically."""
+    path = Path(path)
+    ckpt = {"format": FORMAT_VERSION, "classes": list(EMOTIONS), "state_dict": model.state_dict(), **meta, **extra}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: str | Path | None = None) -> tuple[nn.Module, dict]:
+    """Load any checkpoint of this project -> (model in eval mode, checkpoint dict without weights).
+
+    Raises ValueError with one clear sentence for a missing, corrupt or mismatched file.
+    """
+    path = Path(path) if path else DEFAULT_MODEL
+    if not path.is_file():
+        raise ValueError(f"{path}: model file not found.")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types (pickle, zip, EOF, runtime) for a bad file
+        raise ValueError(f"{path}: not a readable model checkpoint ({type(e).__name__}).") from None
+    if not isinstance(ckpt, dict) or not {"arch", "state_dict", "input_size", "mean", "std"} <= ckpt.keys():
+        raise ValueError(f"{path}: not a checkpoint of this project (missing arch/state_dict/normalisation).")
+    if ckpt.get("classes") != list(EMOTIONS):
+        raise ValueError(f"{path}: model classes {ckpt.get('classes')} do not match {list(EMOTIONS)}.")
+    model = build_model(ckpt["arch"], ckpt["input_size"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError:
+        raise ValueError(f"{path}: weights do not match architecture {ckpt['arch']!r}.") from None
+    model.eval().to(memory_format=torch.channels_last)
+    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "rng")}
+    return model, meta
+
+
+@torch.inference_mode()
+def predict_proba(model: nn.Module, meta: dict, faces: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (N, 7) for uint8 (N, 48, 48) faces, averaged with the mirrored faces."""
+    out = []
+    for i in range(0, len(faces), batch_size):
+        x = preprocess(faces[i:i + batch_size], meta["input_size"], meta["mean"], meta["std"])
+        logits = model(torch.cat([x, x.flip(-1)]))
+        p = F.softmax(logits, dim=1)
+        out.append(((p[:len(x)] + p[len(x):]) / 2).numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)

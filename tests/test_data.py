@@ -1,0 +1,123 @@
+import gzip
+import zipfile
+
+import numpy as np
+import pytest
+
+from fer.data import MAX_ZIP_BYTES, load_dataset
+from fer.emotions import EMOTIONS
+from tests.conftest import FER_CSV, synthetic_faces, write_csv
+
+
+def test_csv_loads_images_labels_and_splits(tiny_csv):
+    ds = load_dataset(tiny_csv)
+    images, labels = synthetic_faces(70)
+    assert ds.images.dtype == np.uint8 and ds.images.shape == (70, 48, 48)
+    np.testing.assert_array_equal(ds.images, images)
+    np.testing.assert_array_equal(ds.labels, labels)
+    assert ds.split_names == ["PrivateTest", "PublicTest", "Training"]
+    assert len(ds.split("Training")[1]) == 42
+
+
+def test_gzipped_csv_reads_the_same(tiny_csv, tmp_path):
+    gz = tmp_path / "tiny.csv.gz"
+    gz.write_bytes(gzip.compress(tiny_csv.read_bytes()))
+    np.testing.assert_array_equal(load_dataset(gz).images, load_dataset(tiny_csv).images)
+
+
+def test_folder_and_zip_give_the_same_dataset(tiny_folder, tiny_zip):
+    a, b = load_dataset(tiny_folder), load_dataset(tiny_zip)
+    assert a.split_names == ["Test", "Training"]
+    assert len(a) == len(EMOTIONS) * 6
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.images, b.images)
+
+
+def _bad_csv(tmp_path, pixels: str, label: str = "3"):
+    images, labels = synthetic_faces(3)
+    path = write_csv(tmp_path / "bad.csv", images, labels, ["Training"] * 3)
+    lines = path.read_text().splitlines()
+    lines[2] = f"{label},{pixels},Training"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("pixels,label,message", [
+    ("1 2 3", "3", r"row 3: 3 pixel values, expected 2304"),
+    (" ".join(["7"] * 2303 + ["x"]), "3", r"row 3: pixels contain a non-numeric value"),
+    (" ".join(["300"] * 2304), "3", r"row 3: pixel values must be integers 0-255"),
+    (" ".join(["7"] * 2304), "9", r"row 3: emotion '9' is not a label 0-6"),
+    (" ".join(["7"] * 2304), "happy", r"row 3: emotion 'happy'"),
+])
+def test_bad_csv_rows_name_file_and_row(tmp_path, pixels, label, message):
+    path = _bad_csv(tmp_path, pixels, label)
+    with pytest.raises(ValueError, match=message) as e:
+        load_dataset(path)
+    assert "bad.csv" in str(e.value)
+
+
+def test_csv_without_expected_columns(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="missing column"):
+        load_dataset(path)
+
+
+def test_unknown_class_folder(tiny_folder):
+    (tiny_folder / "train" / "bored").mkdir()
+    first = next((tiny_folder / "train" / "happy").glob("*.png"))
+    first.rename(tiny_folder / "train" / "bored" / first.name)
+    with pytest.raises(ValueError, match="unknown class folder 'bored'"):
+        load_dataset(tiny_folder)
+
+
+def test_unreadable_image(tiny_folder):
+    (tiny_folder / "train" / "sad" / "junk.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match=r"train/sad/junk.jpg.*not a readable image"):
+        load_dataset(tiny_folder)
+
+
+def test_empty_split(tiny_folder):
+    for p in (tiny_folder / "test").rglob("*.png"):
+        p.unlink()
+    with pytest.raises(ValueError, match="split 'Test' has no images"):
+        load_dataset(tiny_folder)
+
+
+def test_missing_split_is_a_clear_error(tiny_folder):
+    with pytest.raises(ValueError, match="split 'PrivateTest' is empty or missing"):
+        load_dataset(tiny_folder).split("PrivateTest")
+
+
+@pytest.mark.parametrize("name", ["../evil/train/happy/x.png", "/etc/train/happy/x.png"])
+def test_zip_with_unsafe_paths_is_refused(tiny_zip, name):
+    with zipfile.ZipFile(tiny_zip, "a") as zf:
+        zf.writestr(name, b"x")
+    with pytest.raises(ValueError, match="absolute or '..' path"):
+        load_dataset(tiny_zip)
+
+
+def test_zip_bomb_is_refused(tmp_path):
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("train/happy/a.png", b"\0" * (MAX_ZIP_BYTES + 1))  # compresses to ~1 MB
+    assert path.stat().st_size < 5_000_000
+    with pytest.raises(ValueError, match="over the .* limit"):
+        load_dataset(path)
+
+
+def test_not_a_zip(tmp_path):
+    path = tmp_path / "x.zip"
+    path.write_bytes(b"PK nope")
+    with pytest.raises(ValueError, match="not a readable zip"):
+        load_dataset(path)
+
+
+@pytest.mark.skipif(not FER_CSV.exists(), reason="needs ../shared/datasets")
+def test_ferplus_relabels_training_only():
+    ds = load_dataset(FER_CSV)
+    fp = load_dataset(FER_CSV, ferplus=FER_CSV.parent / "fer2013new.csv")
+    for split in ("PublicTest", "PrivateTest"):
+        np.testing.assert_array_equal(fp.split(split)[1], ds.split(split)[1])
+    n_train = len(fp.split("Training")[1])
+    assert 20_000 < n_train < len(ds.split("Training")[1])

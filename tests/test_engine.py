@@ -1,0 +1,153 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fer import evaluate, train
+from fer.data import load_dataset
+from fer.emotions import EMOTIONS
+from fer.model import DEFAULT_MODEL, build_model, load_checkpoint, predict_proba, save_checkpoint
+from tests.conftest import FER_CSV
+
+
+@pytest.mark.parametrize("arch", ["cnn1", "cnn2", "cnn3", "vgg"])
+def test_architectures_give_seven_logits(arch):
+    model = build_model(arch).eval()
+    size = 40 if arch == "vgg" else 48
+    assert model(torch.zeros(2, 1, size, size)).shape == (2, 7)
+
+
+def test_paper_cnns_differ_in_conv_blocks():
+    convs = {a: sum(isinstance(m, torch.nn.Conv2d) for m in build_model(a).modules()) for a in ("cnn1", "cnn2", "cnn3")}
+    assert convs == {"cnn1": 4, "cnn2": 3, "cnn3": 2}
+
+
+def _train(tiny, out, *extra):
+    return train.main(["--data", str(tiny), "--arch", "vgg", "--batch-size", "8", "--out", str(out), "--dry-run",
+                       "--threads", "1", *extra])
+
+
+def test_dry_run_writes_the_run_directory(tiny_csv, tmp_path):
+    out = tmp_path / "run"
+    assert _train(tiny_csv, out, "--epochs", "1") == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["arch"] == "vgg" and config["validation"] == "PublicTest"
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1]
+    assert {"train_loss", "val_loss", "train_acc", "val_acc", "lr", "seconds"} <= history[0].keys()
+    model, meta = load_checkpoint(out / "best.pt")
+    assert meta["arch"] == "vgg" and meta["metrics"]["val_split"] == "PublicTest"
+
+
+def test_folder_dataset_validates_on_a_slice_of_training(tiny_folder, tmp_path):
+    assert _train(tiny_folder, tmp_path / "run", "--epochs", "1") == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["validation"] == "10% of Training"
+
+
+def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_path, monkeypatch):
+    assert _train(tiny_csv, tmp_path / "full", "--epochs", "3") == 0
+    # Stop a second, identical run right after epoch 2's last.pt is written (as a kill would).
+    real_save = train.save_checkpoint
+
+    def save_then_stop(path, model, meta, **extra):
+        real_save(path, model, meta, **extra)
+        if path.name == "last.pt" and extra["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_csv, tmp_path / "cut", "--epochs", "3")
+    monkeypatch.setattr(train, "save_checkpoint", real_save)
+    assert train.main(["--data", "ignored", "--out", str(tmp_path / "cut"), "--resume", "--threads", "1"]) == 0
+
+    cut = [json.loads(line) for line in (tmp_path / "cut" / "history.jsonl").read_text().splitlines()]
+    full = [json.loads(line) for line in (tmp_path / "full" / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in cut] == [1, 2, 3]
+    assert [h["lr"] for h in cut] == [h["lr"] for h in full]
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["state_dict"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert train.main(["--data", "x", "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_metrics_on_a_hand_checked_confusion_matrix():
+    # 3 classes: rows true, columns predicted.
+    cm = np.array([[5, 1, 0],
+                   [2, 3, 1],
+                   [0, 0, 0]])
+    m = evaluate.metrics_from_confusion(cm, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(8 / 12)
+    assert m["per_class"]["a"]["precision"] == pytest.approx(5 / 7)
+    assert m["per_class"]["a"]["recall"] == pytest.approx(5 / 6)
+    assert m["per_class"]["b"]["precision"] == pytest.approx(3 / 4)
+    assert m["per_class"]["b"]["recall"] == pytest.approx(3 / 6)
+    f1_a = 2 * (5 / 7) * (5 / 6) / (5 / 7 + 5 / 6)
+    f1_b = 2 * (3 / 4) * (1 / 2) / (3 / 4 + 1 / 2)
+    assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert m["macro_f1"] == pytest.approx((f1_a + f1_b) / 3)
+
+
+def test_evaluate_cli_prints_tables_and_writes_json(tiny_csv, tmp_path, capsys):
+    assert _train(tiny_csv, tmp_path / "run", "--epochs", "1") == 0
+    out = tmp_path / "m.json"
+    assert evaluate.main(["--model", str(tmp_path / "run" / "best.pt"), "--data", str(tiny_csv),
+                          "--split", "PrivateTest", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "confusion matrix" in text and "precision" in text
+    m = json.loads(out.read_text())
+    assert {"accuracy", "per_class", "macro_f1", "confusion_matrix", "classes"} <= m.keys()
+    assert sum(map(sum, m["confusion_matrix"])) == 14 and m["classes"] == list(EMOTIONS)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = build_model("cnn3").eval()
+    meta = {"arch": "cnn3", "input_size": 48, "mean": 0.5, "std": 0.25, "config": {"epochs": 1}}
+    save_checkpoint(tmp_path / "m.pt", model, meta, metrics={"accuracy": 0.5})
+    loaded, m = load_checkpoint(tmp_path / "m.pt")
+    x = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)
+    np.testing.assert_allclose(predict_proba(loaded, m, x), predict_proba(model, meta, x), atol=1e-5)
+    assert m["metrics"] == {"accuracy": 0.5} and m["classes"] == list(EMOTIONS)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"garbage", "not a readable model checkpoint"),
+    (None, "not a checkpoint of this project"),
+])
+def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    if content is None:
+        torch.save({"weights": torch.zeros(1)}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        load_checkpoint(path)
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    model = build_model("cnn3")
+    save_checkpoint(tmp_path / "m.pt", model, {"arch": "cnn3", "input_size": 48, "mean": 0.5, "std": 0.25})
+    data = (tmp_path / "m.pt").read_bytes()
+    (tmp_path / "m.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable model checkpoint"):
+        load_checkpoint(tmp_path / "m.pt")
+
+
+def test_mismatched_weights_are_a_clear_error(tmp_path):
+    meta = {"arch": "cnn2", "input_size": 48, "mean": 0.5, "std": 0.25}
+    save_checkpoint(tmp_path / "m.pt", build_model("cnn3"), meta)
+    with pytest.raises(ValueError, match="do not match architecture 'cnn2'"):
+        load_checkpoint(tmp_path / "m.pt")
+
+
+@pytest.mark.skipif(not FER_CSV.exists(), reason="needs ../shared/datasets")
+def test_shipped_model_beats_chance_on_real_public_test_faces():
+    model, meta = load_checkpoint(DEFAULT_MODEL)
+    x, y = load_dataset(FER_CSV).split("PublicTest")
+    pred = predict_proba(model, meta, x[:300]).argmax(1)
+    assert (pred == y[:300]).mean() > 0.5  # chance is ~0.25 (always "happy")
