@@ -1,0 +1,319 @@
+"""Movie catalogue from IMDb's public datasets, the emotion -> genre maps, and weighted top-N lists.
+
+    python -m fer.movies refresh [--source URL_BASE_OR_DIR] [--out PATH] [--min-votes N]
+    python -m fer.movies top GENRE [-n 50]
+
+A refresh streams title.basics / title.ratings (gzip TSV) to a temp dir, parses them in chunks so
+memory stays flat, and replaces the catalogue atomically: on any failure the old file is untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+from fer.emotions import EMOTIONS
+
+IMDB_BASE = "https://datasets.imdbws.com/"
+FILES = ("title.ratings.tsv.gz", "title.basics.tsv.gz")
+HEADERS = {
+    "title.basics.tsv.gz": ["tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear",
+                            "endYear", "runtimeMinutes", "genres"],
+    "title.ratings.tsv.gz": ["tconst", "averageRating", "numVotes"],
+}
+DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "movies.json.gz"
+# 10,000 votes keeps 72 Film-Noir titles in the 2026-08-06 snapshot (15,000 keeps only 45): the
+# highest round threshold that still fills a top-50 for every genre of the paper's map.
+DEFAULT_MIN_VOTES = 10_000
+WR_M = 25_000  # votes at which a title's own rating and the mean weigh the same in the weighted rating
+ATTRIBUTION = "Information courtesy of IMDb (https://www.imdb.com). Used with permission."
+CHUNK_ROWS = 500_000
+TIMEOUT = (10, 60)  # seconds: connect, between bytes
+
+GENRES = ("Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family",
+          "Fantasy", "Film-Noir", "History", "Horror", "Music", "Musical", "Mystery", "News", "Romance", "Sci-Fi",
+          "Sport", "Thriller", "War", "Western")
+PRESETS: dict[str, dict[str, str]] = {
+    # The paper's Table 1.
+    "paper": {"angry": "Family", "disgust": "Musical", "fear": "Sport", "happy": "Thriller", "neutral": "Western",
+              "sad": "Drama", "surprise": "Film-Noir"},
+    # Films that sit with the feeling: people often pick media congruent with their mood.
+    "match my mood": {"angry": "Action", "disgust": "Horror", "fear": "Thriller", "happy": "Comedy",
+                      "neutral": "Documentary", "sad": "Drama", "surprise": "Mystery"},
+    # Films that counter the feeling: warm, light or awe-filled genres for the negative moods.
+    "lift my mood": {"angry": "Comedy", "disgust": "Animation", "fear": "Family", "happy": "Adventure",
+                     "neutral": "Fantasy", "sad": "Comedy", "surprise": "Sci-Fi"},
+}
+
+# What a truncated, corrupt or non-UTF-8 gzip TSV raises somewhere inside gzip / pandas.
+_READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError, pd.errors.ParserError)
+Progress = Callable[[str, int, int | None], None]  # (stage, bytes done, total bytes or None)
+
+
+class RefreshError(Exception):
+    """A refresh failed; the message is one line for the user. The old catalogue is unchanged."""
+
+
+def build_mapping(preset: str = "paper", overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """Emotion -> genre for a preset, with a user's per-emotion overrides on top; unknown names refused."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)}).")
+    mapping = {**PRESETS[preset], **(overrides or {})}
+    for emotion, genre in mapping.items():
+        if emotion not in EMOTIONS:
+            raise ValueError(f"unknown emotion {emotion!r} (choose from {', '.join(EMOTIONS)}).")
+        if genre not in GENRES:
+            raise ValueError(f"unknown genre {genre!r} for {emotion} (IMDb genres: {', '.join(GENRES)}).")
+    return mapping
+
+
+# ---------------------------------------------------------------- building
+
+def refresh(source: str | Path = IMDB_BASE, out: str | Path = DEFAULT_CATALOGUE, min_votes: int = DEFAULT_MIN_VOTES,
+            progress: Progress | None = None) -> dict:
+    """Build the catalogue from a URL base or a local directory holding the two IMDb files; returns its metadata."""
+    out = Path(out)
+    progress = progress or (lambda stage, done, total: None)
+    with tempfile.TemporaryDirectory(prefix="imdb-") as tmp:
+        paths = {name: _fetch(str(source), name, Path(tmp), progress) for name in FILES}
+        progress("parsing ratings", 0, None)
+        ratings = _read_ratings(paths["title.ratings.tsv.gz"], min_votes)
+        progress("parsing titles", 0, None)
+        movies = _read_movies(paths["title.basics.tsv.gz"], ratings)
+    if movies.empty:
+        raise RefreshError(f"No movies with at least {min_votes} votes in the source; keeping the old catalogue.")
+    c = float(movies["rating"].mean())
+    v, r = movies["votes"], movies["rating"]
+    movies["weighted_rating"] = (v / (v + WR_M) * r + WR_M / (v + WR_M) * c).round(4)
+    movies = movies.sort_values("weighted_rating", ascending=False, kind="stable").reset_index(drop=True)
+    meta = {"source": str(source), "built": datetime.now(UTC).isoformat(timespec="seconds"),
+            "snapshot": _snapshot_date(source), "rows": int(len(movies)), "min_votes": min_votes,
+            "wr_m": WR_M, "wr_c": round(c, 4), "attribution": ATTRIBUTION}
+    _write_atomic(out, meta, movies)
+    progress("done", 1, 1)
+    return meta
+
+
+def _fetch(source: str, name: str, tmp: Path, progress: Progress) -> Path:
+    """A local directory's file as is, or a streamed download into tmp (never held in memory)."""
+    if not source.startswith(("http://", "https://")):
+        path = Path(source) / name
+        if not path.is_file():
+            raise RefreshError(f"{path}: file not found.")
+        return path
+    url = source.rstrip("/") + "/" + name
+    dest = tmp / name
+    try:
+        with requests.get(url, stream=True, timeout=TIMEOUT) as resp:
+            if resp.status_code != 200:
+                raise RefreshError(f"Download of {name} failed: HTTP {resp.status_code} from {url}.")
+            total = int(resp.headers["Content-Length"]) if "Content-Length" in resp.headers else None
+            done = 0
+            with open(dest, "wb") as f:
+                for chunk in resp.iter_content(chunk_size=1 << 20):
+                    f.write(chunk)
+                    done += len(chunk)
+                    progress(f"downloading {name}", done, total)
+            if total is not None and done < total:
+                raise RefreshError(f"Download of {name} was cut off after {done} of {total} bytes.")
+    except requests.RequestException as e:
+        raise RefreshError(f"Download of {name} failed: {_reason(e)}.") from None
+    return dest
+
+
+def _reason(e: requests.RequestException) -> str:
+    if isinstance(e, requests.ConnectionError) and ("NameResolution" in str(e) or "resolve" in str(e).lower()):
+        return "the server name could not be resolved (no network?)"
+    if isinstance(e, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+        return "the connection was cut off mid-download"
+    if isinstance(e, requests.Timeout):
+        return "the server did not answer in time"
+    if isinstance(e, requests.ConnectionError):
+        return "could not connect (no network, or the connection was cut)"
+    return type(e).__name__
+
+
+def _read_tsv(path: Path, name: str, usecols: list[str], dtype: dict) -> pd.io.parsers.TextFileReader:
+    """Check the header is IMDb's, then return a chunked reader over the gzip TSV."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            header = f.readline().rstrip("\n").split("\t")
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
+        raise RefreshError(f"{name} is not a readable gzip file ({e}).") from None
+    if header != HEADERS[name]:
+        raise RefreshError(f"{name} does not have IMDb's header (got {'|'.join(header)[:80]!r}).")
+    try:  # pandas reads ahead when it opens the file, so a short file can fail here already
+        return pd.read_csv(path, sep="\t", compression="gzip", usecols=usecols, dtype=dtype, na_values="\\N",
+                           keep_default_na=False, quoting=csv.QUOTE_NONE, chunksize=CHUNK_ROWS, encoding="utf-8")
+    except _READ_ERRORS as e:
+        raise RefreshError(f"{name} is truncated or corrupt ({str(e)[:80]}).") from None
+
+
+def _chunks(reader, name: str):
+    """Iterate chunks, turning a truncated or corrupt file into a RefreshError."""
+    try:
+        yield from reader
+    except _READ_ERRORS as e:
+        raise RefreshError(f"{name} is truncated or corrupt ({str(e)[:80]}).") from None
+
+
+def _read_ratings(path: Path, min_votes: int) -> pd.DataFrame:
+    name = "title.ratings.tsv.gz"
+    reader = _read_tsv(path, name, HEADERS[name], {"tconst": str, "averageRating": "float32", "numVotes": "int64"})
+    parts = [c[c["numVotes"] >= min_votes] for c in _chunks(reader, name)]
+    return pd.concat(parts).set_index("tconst") if parts else pd.DataFrame(columns=["averageRating", "numVotes"])
+
+
+def _read_movies(path: Path, ratings: pd.DataFrame) -> pd.DataFrame:
+    name = "title.basics.tsv.gz"
+    cols = ["tconst", "titleType", "primaryTitle", "isAdult", "startYear", "runtimeMinutes", "genres"]
+    reader = _read_tsv(path, name, cols, {c: str for c in cols})
+    keep = []
+    for chunk in _chunks(reader, name):
+        # Filter early: ~7 % of IMDb titles are movies, and only rated ones survive the join.
+        chunk = chunk[(chunk["titleType"] == "movie") & (chunk["isAdult"] == "0") & chunk["tconst"].isin(ratings.index)]
+        keep.append(chunk.drop(columns=["titleType", "isAdult"]))
+    if not keep:
+        return pd.DataFrame()
+    movies = pd.concat(keep).join(ratings, on="tconst")
+    return pd.DataFrame({
+        "tconst": movies["tconst"], "title": movies["primaryTitle"],
+        "year": pd.to_numeric(movies["startYear"], errors="coerce").astype("Int64"),
+        "runtime": pd.to_numeric(movies["runtimeMinutes"], errors="coerce").astype("Int64"),
+        "genres": movies["genres"].fillna(""), "rating": movies["averageRating"].astype(float).round(1),
+        "votes": movies["numVotes"].astype("int64")})
+
+
+def _snapshot_date(source: str | Path) -> str | None:
+    """The snapshot date of a local copy, when its SOURCE.txt names one ('... on YYYY-MM-DD')."""
+    note = Path(str(source)) / "SOURCE.txt"
+    if not note.is_file():
+        return datetime.now(UTC).date().isoformat() if str(source).startswith("http") else None
+    m = re.search(r"(\d{4}-\d{2}-\d{2})", note.read_text(errors="replace"))
+    return m.group(1) if m else None
+
+
+def _write_atomic(out: Path, meta: dict, movies: pd.DataFrame) -> None:
+    """Temp file in the same directory, fsync, then os.replace: readers see the old file or the new one."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            payload = {"meta": meta, "columns": list(movies.columns),
+                       "rows": json.loads(movies.to_json(orient="values"))}
+            gz.write(json.dumps(payload, separators=(",", ":")).encode())
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the catalogue is a normal shared file
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- querying
+
+def load_catalogue(path: str | Path = DEFAULT_CATALOGUE) -> tuple[pd.DataFrame, dict]:
+    """(movies ranked by weighted rating, metadata). ValueError if the file is missing or not a catalogue."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            payload = json.loads(f.read())
+        movies = pd.DataFrame(payload["rows"], columns=payload["columns"])
+        meta = payload["meta"]
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no movie catalogue; run `python -m fer.movies refresh`.") from None
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a readable movie catalogue ({type(e).__name__}).") from None
+    movies["year"] = movies["year"].astype("Int64")
+    movies["runtime"] = movies["runtime"].astype("Int64")
+    return movies, meta
+
+
+def top_movies(genre: str, n: int = 50, movies: pd.DataFrame | None = None, year_min: int | None = None,
+               year_max: int | None = None, min_rating: float | None = None) -> pd.DataFrame:
+    """The n best movies of a genre by IMDb weighted rating, with rank and IMDb link."""
+    if genre not in GENRES:
+        raise ValueError(f"unknown genre {genre!r} (IMDb genres: {', '.join(GENRES)}).")
+    if movies is None:
+        movies, _ = load_catalogue()
+    mask = movies["genres"].str.split(",").apply(lambda g: genre in g)
+    if year_min is not None:
+        mask &= movies["year"].fillna(-1) >= year_min
+    if year_max is not None:
+        mask &= movies["year"].fillna(10_000) <= year_max
+    if min_rating is not None:
+        mask &= movies["rating"] >= min_rating
+    top = movies[mask].sort_values("weighted_rating", ascending=False, kind="stable").head(n).reset_index(drop=True)
+    top.insert(0, "rank", range(1, len(top) + 1))
+    top["url"] = "https://www.imdb.com/title/" + top["tconst"] + "/"
+    return top[["rank", "title", "year", "rating", "votes", "runtime", "genres", "weighted_rating", "url", "tconst"]]
+
+
+# ---------------------------------------------------------------- CLI
+
+def _print_progress() -> Progress:
+    last = [0.0]
+
+    def show(stage: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.5 and stage != "done":
+            return
+        last[0] = now
+        if stage == "done":
+            amount = ""
+        elif total:
+            amount = f" {done / 1e6:.1f}/{total / 1e6:.1f} MB"
+        else:
+            amount = f" {done / 1e6:.1f} MB" if done else ""
+        print(f"\r{stage}{amount}".ljust(60), end="", file=sys.stderr, flush=True)
+    return show
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="IMDb movie catalogue: build it, or list a genre's top movies.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("refresh", help="(re)build the catalogue from IMDb's datasets")
+    r.add_argument("--source", default=IMDB_BASE, help="URL base or local directory with the two .tsv.gz files")
+    r.add_argument("--out", default=str(DEFAULT_CATALOGUE))
+    r.add_argument("--min-votes", type=int, default=DEFAULT_MIN_VOTES)
+    t = sub.add_parser("top", help="print a genre's top movies")
+    t.add_argument("genre")
+    t.add_argument("-n", type=int, default=50)
+    t.add_argument("--catalogue", default=str(DEFAULT_CATALOGUE))
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "refresh":
+            meta = refresh(a.source, a.out, a.min_votes, progress=_print_progress())
+            print(f"\nwrote {a.out}: {meta['rows']} movies (min votes {meta['min_votes']}, mean rating {meta['wr_c']})")
+        else:
+            movies, meta = load_catalogue(a.catalogue)
+            top = top_movies(a.genre, a.n, movies)
+            with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 48):
+                print(top[["rank", "title", "year", "rating", "votes", "url"]].to_string(index=False))
+            print(meta["attribution"])
+    except (RefreshError, ValueError) as e:
+        print(f"\nerror: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"\nerror: could not write the catalogue ({e.strerror or e}); the old one is unchanged.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The one path from an image to emotions: detect faces, crop, classify all of them in one forward pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from fer.detect import Box, FaceDetector, StreamTracker, crop_face
+from fer.emotions import EMOTIONS
+from fer.model import load_checkpoint, predict_proba
+
+# Square crop side = Haar box side * (1 + CROP_MARGIN). Chosen on PublicTest faces pasted into frames
+# (benchmarks/pipeline_accuracy.py), never on PrivateTest; see models/README.md.
+CROP_MARGIN = 0.0
+
+
+@dataclass(frozen=True)
+class Face:
+    box: Box  # x, y, w, h in image coordinates
+    emotion: str
+    confidence: float
+    probs: dict[str, float]
+
+
+def faces_from_probs(boxes: list[Box], probs: np.ndarray) -> list[Face]:
+    out = []
+    for box, p in zip(boxes, probs):
+        i = int(np.argmax(p))
+        out.append(Face(tuple(int(v) for v in box), EMOTIONS[i], float(p[i]),
+                        {c: float(v) for c, v in zip(EMOTIONS, p)}))
+    return out
+
+
+class EmotionRecognizer:
+    """Faces and their emotions in an image. Stateless and thread-safe apart from an optional `StreamTracker`."""
+
+    def __init__(self, model: torch.nn.Module, meta: dict, detector: FaceDetector | None = None,
+                 margin: float = CROP_MARGIN):
+        self.model, self.meta = model, meta
+        self.detector = detector or FaceDetector()
+        self.margin = margin
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> EmotionRecognizer:
+        """The shipped default model, or a checkpoint written by `python -m fer.train`."""
+        model, meta = load_checkpoint(path)
+        return cls(model, meta)
+
+    def classify(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
+        """(N, 7) probabilities for face crops of any size (grayscale, or BGR converted here)."""
+        faces = [_gray(c) for c in crops]
+        batch = np.stack([c if c.shape == (48, 48) else
+                          cv2.resize(c, (48, 48), interpolation=cv2.INTER_AREA if c.shape[0] > 48 else cv2.INTER_LINEAR)
+                          for c in faces]) if faces else np.zeros((0, 48, 48), np.uint8)
+        return predict_proba(self.model, self.meta, batch)
+
+    def predict(self, image: np.ndarray, tracker: StreamTracker | None = None) -> list[Face]:
+        """Faces in an H×W×3 BGR or H×W gray uint8 image, largest first; [] when there is none.
+
+        Pass a `StreamTracker` (one per video stream) to search near the last faces: much faster on video.
+        """
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise ValueError("Expected an H×W×3 BGR or H×W grayscale uint8 image.")
+        gray = _gray(image)
+        boxes = self.detector.detect(gray, tracker)
+        if not boxes:
+            return []
+        crops = np.stack([crop_face(gray, b, self.margin) for b in boxes])
+        return faces_from_probs(boxes, predict_proba(self.model, self.meta, crops))
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

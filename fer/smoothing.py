@@ -1,0 +1,95 @@
+"""Stable moods from flickering per-frame predictions.
+
+`EmotionSmoother` smooths one probability stream with an exponential moving average and changes its
+mood only when another emotion has led the average for `hold` frames in a row. So a blip of fewer
+than `hold` frames never changes the mood, and a sustained change does within
+`frames_to_lead + hold` frames (frames_to_lead = 2 for alpha 0.4 from a confident mood).
+
+`StreamMood` follows each face across frames (matched by box overlap) with its own smoother, and
+keeps a group mood: the smoothed mean of the probabilities of all faces in view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fer.detect import Box, iou
+from fer.emotions import EMOTIONS
+
+
+class EmotionSmoother:
+    def __init__(self, alpha: float = 0.4, hold: int = 3):
+        self.alpha, self.hold = alpha, hold
+        self.probs: np.ndarray | None = None
+        self.mood: str | None = None
+        self._challenger: str | None = None
+        self._streak = 0
+
+    def update(self, probs: np.ndarray | dict[str, float]) -> str:
+        """Feed one frame's probabilities (7 values in EMOTIONS order, or a dict); returns the current mood."""
+        p = np.array([probs[c] for c in EMOTIONS] if isinstance(probs, dict) else probs, dtype=np.float64)
+        self.probs = p if self.probs is None else (1 - self.alpha) * self.probs + self.alpha * p
+        leader = EMOTIONS[int(np.argmax(self.probs))]
+        if self.mood is None:
+            self.mood = leader
+        elif leader == self.mood:
+            self._challenger, self._streak = None, 0
+        else:
+            self._streak = self._streak + 1 if leader == self._challenger else 1
+            self._challenger = leader
+            if self._streak >= self.hold:
+                self.mood, self._challenger, self._streak = leader, None, 0
+        return self.mood
+
+    @property
+    def confidence(self) -> float:
+        return 0.0 if self.probs is None else float(self.probs[EMOTIONS.index(self.mood)])
+
+
+@dataclass
+class Track:
+    box: Box
+    smoother: EmotionSmoother
+    missed: int = 0
+
+
+@dataclass
+class StreamMood:
+    """Per-face and group moods of a live stream. One per stream; not thread-safe by itself."""
+
+    alpha: float = 0.4
+    hold: int = 3
+    max_missed: int = 10  # frames a face may vanish (blink, turn) before its track is dropped
+    tracks: list[Track] = field(default_factory=list)
+    group: EmotionSmoother | None = None
+
+    def update(self, faces: list) -> str | None:
+        """Feed one frame's `Face` list; returns the group mood (None until a face has been seen)."""
+        if self.group is None:
+            self.group = EmotionSmoother(self.alpha, self.hold)
+        unmatched = list(self.tracks)
+        for face in faces:
+            best = max(unmatched, key=lambda t: iou(t.box, face.box), default=None)
+            if best is not None and iou(best.box, face.box) > 0.2:
+                unmatched.remove(best)
+                best.box, best.missed = face.box, 0
+            else:
+                best = Track(face.box, EmotionSmoother(self.alpha, self.hold))
+                self.tracks.append(best)
+            best.smoother.update(face.probs)
+        for t in unmatched:
+            t.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        if faces:
+            self.group.update(np.mean([t.smoother.probs for t in self.tracks if t.missed == 0], axis=0))
+        return self.group.mood
+
+    @property
+    def mood(self) -> str | None:
+        return None if self.group is None else self.group.mood
+
+    @property
+    def confidence(self) -> float:
+        return 0.0 if self.group is None else self.group.confidence
