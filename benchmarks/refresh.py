@@ -1,6 +1,6 @@
 """Catalogue refresh on a synthetic dump the size and shape of IMDb's: our streamed refresh vs naive pandas.
 
-    python benchmarks/refresh.py [--rows 10000000] [--ratings 1600000]
+    python -m benchmarks.refresh [--rows 10000000] [--ratings 1600000]
 
 Generates title.basics (all title types, ~7 % movies, genres, \\N's) and title.ratings in a temp dir,
 then runs each approach in a fresh subprocess and prints wall seconds and peak RSS (MB).

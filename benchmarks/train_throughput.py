@@ -1,6 +1,6 @@
 """Training throughput (images/s) of each architecture on random data: forward + backward + SGD step.
 
-    python benchmarks/train_throughput.py [--archs vgg cnn1] [--batch-size 128] [--steps 10]
+    python -m benchmarks.train_throughput [--archs vgg cnn1] [--batch-size 128] [--steps 10]
 """
 
 import argparse

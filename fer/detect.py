@@ -28,13 +28,15 @@ class StreamTracker:
 
 
 class FaceDetector:
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_face: int = 24,
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 6, min_face: int = 24,
                  stream_side: int = 320, photo_side: int = 960):
         path = cv2.data.haarcascades + CASCADE
         self.cascade = cv2.CascadeClassifier(path)
         if self.cascade.empty():
             raise RuntimeError(f"OpenCV could not load {path}; install opencv-python-headless>=4.10,<5.")
         self.scale_factor = scale_factor
+        # 6, not OpenCV's usual 3-5: on test video a suit fold passed at 5 and, being larger, outranked the
+        # real face; 6 removed it for 1-3 points of recall on tightly cropped FER2013 faces.
         self.min_neighbors = min_neighbors
         self.min_face = min_face  # pixels, in the downscaled detection image
         self.stream_side = stream_side
@@ -63,20 +65,24 @@ class FaceDetector:
         return [tuple(int(round(v / scale)) for v in b) for b in found]
 
     def _near(self, gray: np.ndarray, prev: Box) -> list[Box]:
-        """Search a window of 2x the last box, rescaled so the face is ~48 px, for sizes 0.75x-1.33x."""
+        """Search a window of 2x the last box for sizes 0.7x-1.4x of it.
+
+        Same downscale (so the same pyramid of window sizes) as the full stream pass: boxes from either
+        pass frame the face alike, so the crops the classifier sees do not jump between frames.
+        """
         x, y, w, h = prev
         x0, y0 = max(0, x - w // 2), max(0, y - h // 2)
         x1, y1 = min(gray.shape[1], x + w + w // 2), min(gray.shape[0], y + h + h // 2)
         roi = gray[y0:y1, x0:x1]
-        if roi.size == 0:
+        scale = min(1.0, self.stream_side / max(gray.shape))
+        lo, hi = max(self.min_face, int(0.7 * w * scale)), int(1.4 * w * scale) + 1
+        if roi.size == 0 or hi <= self.min_face:
             return []
-        scale = 48.0 / w
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        small = cv2.resize(roi, None, fx=scale, fy=scale, interpolation=interp)
+        small = roi if scale == 1.0 else cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         found = self.cascade.detectMultiScale(cv2.equalizeHist(small), self.scale_factor, self.min_neighbors,
-                                              minSize=(36, 36), maxSize=(64, 64))
-        return [(int(x0 + bx / scale), int(y0 + by / scale), int(bw / scale), int(bh / scale))
-                for bx, by, bw, bh in found]
+                                              minSize=(lo, lo), maxSize=(hi, hi))
+        return [(int(round(x0 + bx / scale)), int(round(y0 + by / scale)), int(round(bw / scale)),
+                 int(round(bh / scale))) for bx, by, bw, bh in found]
 
 
 def iou(a: Box, b: Box) -> float:
