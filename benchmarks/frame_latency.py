@@ -37,7 +37,7 @@ def main() -> None:
         if mode == "photo":
             rec.detector.photo_side = 640  # full resolution for a 640x480 frame
         times, hits = [], 0
-        for i, (frame, box) in enumerate(zip(frames, truth)):
+        for frame, box in zip(frames, truth):
             t0 = time.perf_counter()
             faces = rec.predict(frame, tracker)
             times.append((time.perf_counter() - t0) * 1e3)

@@ -112,7 +112,8 @@ def test_cli_keeps_going_past_a_bad_file_and_exits_non_zero(tmp_path, capsys):
     code = predict_main([str(bad), str(good), "--json", "--top", "3", "--annotate", str(tmp_path / "out.png")])
     captured = capsys.readouterr()
     assert code == 1
-    assert captured.err.strip().splitlines() == [f"error: {bad}: This file is not an image (or not a format we can read)."]
+    not_image = "This file is not an image (or not a format we can read)."
+    assert captured.err.strip().splitlines() == [f"error: {bad}: {not_image}"]
     results = json.loads(captured.out)
     assert results[0]["error"] and results[1]["faces"][0]["emotion"] == "happy"
     assert results[1]["genre"] == "Thriller" and len(results[1]["movies"]) == 3
