@@ -1,0 +1,251 @@
+"""Mood-to-movie: the main page. Webcam, photo or snapshot -> emotion -> genre -> top-50 IMDb movies.
+
+    streamlit run app.py
+
+UI only: everything else lives in fer/. Environment overrides (used by the tests): FER_CATALOGUE
+(catalogue file), FER_IMDB_SOURCE (refresh source), FER_MODEL (model checkpoint).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fer.draw import draw_faces
+from fer.emotions import EMOTIONS
+from fer.images import load_image
+from fer.live import LiveMood
+from fer.model import DEFAULT_MODEL
+from fer.movies import (
+    ATTRIBUTION,
+    DEFAULT_CATALOGUE,
+    GENRES,
+    IMDB_BASE,
+    PRESETS,
+    RefreshError,
+    load_catalogue,
+    refresh,
+    top_movies,
+)
+from fer.recognizer import EmotionRecognizer
+
+CATALOGUE = Path(os.environ.get("FER_CATALOGUE", DEFAULT_CATALOGUE))
+IMDB_SOURCE = os.environ.get("FER_IMDB_SOURCE", IMDB_BASE)
+MODEL = Path(os.environ.get("FER_MODEL", DEFAULT_MODEL))
+INPUT_MODES = ("Webcam", "Photo", "Snapshot")
+NO_FACE_HINT = ("No face found. Try a brighter, front-facing photo in which the face is larger "
+                "(at least about 60 pixels wide), without sunglasses or strong shadows.")
+
+
+# ---------------------------------------------------------------- cached loaders
+
+@st.cache_resource(show_spinner="Loading the emotion model…")
+def get_recognizer(path: str, mtime: float) -> EmotionRecognizer:
+    """One recogniser per model file version: promoting a new default model reloads it (mtime changes)."""
+    return EmotionRecognizer.load(path)
+
+
+@st.cache_data(show_spinner=False)
+def get_catalogue(path: str, mtime: float) -> tuple[pd.DataFrame, dict]:
+    """Keyed on the file's mtime, so a refresh (which replaces the file) invalidates it."""
+    return load_catalogue(path)
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+# ---------------------------------------------------------------- sidebar parts
+
+def current_mapping() -> dict[str, str]:
+    """Emotion -> genre from the mapping editor's widgets (initialised from the paper preset)."""
+    preset = st.session_state.setdefault("preset", "paper")
+    return {e: st.session_state.setdefault(f"genre_{e}", PRESETS[preset][e]) for e in EMOTIONS}
+
+
+def _apply_preset() -> None:
+    for e in EMOTIONS:
+        st.session_state[f"genre_{e}"] = PRESETS[st.session_state["preset"]][e]
+
+
+def mapping_editor() -> None:
+    current_mapping()  # make sure every key exists before the widgets read them
+    with st.expander("Emotion → genre"):
+        st.selectbox("Preset", list(PRESETS), key="preset", on_change=_apply_preset)
+        for e in EMOTIONS:
+            st.selectbox(e.capitalize(), GENRES, key=f"genre_{e}")
+
+
+def recommendations(emotion: str | None, confidence: float, source: str) -> None:
+    """Detected emotion, its genre, and the genre's top-50 list."""
+    if emotion is None:
+        st.info("No mood yet: show a face to the camera or upload a photo.")
+        return
+    genre = current_mapping()[emotion]
+    c1, c2 = st.columns(2)
+    c1.metric("Mood", emotion.capitalize(), f"{confidence:.0%} {source}", delta_color="off")
+    c2.metric("Genre", genre)
+    try:
+        movies, _ = get_catalogue(str(CATALOGUE), _mtime(CATALOGUE))
+    except ValueError as e:
+        st.error(str(e))
+        return
+    top = top_movies(genre, 50, movies)
+    st.dataframe(top[["rank", "title", "year", "rating", "votes", "url"]], hide_index=True, height=420,
+                 column_config={"rank": st.column_config.NumberColumn("#", width="small"),
+                                "year": st.column_config.NumberColumn(format="%d"),
+                                "votes": st.column_config.NumberColumn(format="localized"),
+                                "url": st.column_config.LinkColumn("IMDb", display_text="open")})
+
+
+def catalogue_panel() -> None:
+    try:
+        _, meta = get_catalogue(str(CATALOGUE), _mtime(CATALOGUE))
+        st.caption(f"Catalogue: {meta['rows']:,} movies, IMDb snapshot {meta.get('snapshot') or '?'}, "
+                   f"built {meta['built'][:10]}.")
+    except ValueError:
+        st.caption("No movie catalogue yet.")
+    if st.button("Refresh from IMDb", help="Downloads IMDb's public datasets (~250 MB) and rebuilds the list."):
+        bar = st.progress(0.0, text="Starting…")
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            bar.progress(min(done / total, 1.0) if total else 0.0, text=stage)
+
+        try:
+            meta = refresh(IMDB_SOURCE, CATALOGUE, progress=progress)
+        except RefreshError as e:
+            bar.empty()
+            st.error(f"Refresh failed: {e} The current list stays.")
+        except OSError as e:
+            bar.empty()
+            st.error(f"Refresh failed: could not write the catalogue ({e.strerror or e}). The current list stays.")
+        else:
+            bar.empty()
+            st.success(f"Catalogue rebuilt: {meta['rows']:,} movies.")
+    st.caption(ATTRIBUTION)
+
+
+# ---------------------------------------------------------------- inputs
+
+def face_charts(faces: list) -> None:
+    cols = st.columns(min(len(faces), 3))
+    for i, f in enumerate(faces):
+        with cols[i % len(cols)]:
+            st.caption(f"Face {i + 1}: **{f.emotion}** ({f.confidence:.0%})")
+            st.bar_chart(pd.Series(f.probs, name="probability"), height=180, horizontal=True)
+
+
+def still_image(data: bytes, rec: EmotionRecognizer) -> tuple[str | None, float, str]:
+    """Photo / snapshot: annotate, chart every face, and pick the mood (largest face or the group)."""
+    try:
+        image = load_image(data)
+    except ValueError as e:
+        st.error(str(e))
+        return None, 0.0, ""
+    faces = rec.predict(image)
+    st.image(draw_faces(image, faces), channels="BGR", width="stretch")
+    if not faces:
+        st.warning(NO_FACE_HINT)
+        return None, 0.0, ""
+    face_charts(faces)
+    if len(faces) > 1 and st.toggle("Recommend for the whole group", key="group_mood",
+                                    help="Off: the largest face decides. On: the mean of all faces."):
+        probs = np.mean([[f.probs[e] for e in EMOTIONS] for f in faces], axis=0)
+        i = int(np.argmax(probs))
+        return EMOTIONS[i], float(probs[i]), f"group of {len(faces)}"
+    return faces[0].emotion, faces[0].confidence, "largest face" if len(faces) > 1 else ""
+
+
+def rtc_configuration() -> dict:
+    """ICE servers: [] on localhost (host candidates suffice); TURN from st.secrets when deployed."""
+    try:
+        if "ice_servers" in st.secrets:
+            return {"iceServers": [dict(s) for s in st.secrets["ice_servers"]]}
+        if "twilio" in st.secrets:
+            from streamlit_webrtc import get_twilio_ice_servers
+
+            tw = st.secrets["twilio"]
+            return {"iceServers": get_twilio_ice_servers(tw["account_sid"], tw["auth_token"])}
+    except FileNotFoundError:
+        pass  # no secrets.toml: fine on localhost
+    except Exception as e:  # noqa: BLE001 (a TURN provider outage must not take the page down)
+        st.warning(f"Could not get TURN servers ({type(e).__name__}); the webcam may not connect.")
+    return {"iceServers": []}
+
+
+def webcam(rec: EmotionRecognizer) -> LiveMood | None:
+    import av
+    from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+    # NOTE: one LiveMood per browser session; the frame callback below runs on a worker thread and only
+    # touches `live` (thread-safe), never st.*.
+    live = st.session_state.get("live")
+    if live is None or live.recognizer is not rec:
+        live = st.session_state["live"] = LiveMood(rec)
+
+    def on_frame(frame: av.VideoFrame) -> av.VideoFrame:
+        return av.VideoFrame.from_ndarray(live.process(frame.to_ndarray(format="bgr24")), format="bgr24")
+
+    ctx = webrtc_streamer(key="webcam", mode=WebRtcMode.SENDRECV, video_frame_callback=on_frame,
+                          media_stream_constraints={"video": True, "audio": False},
+                          rtc_configuration=rtc_configuration(), async_processing=True)
+    st.caption("Press START and allow the camera. If the video does not start within a few seconds, the "
+               "network is blocking WebRTC: use the **Snapshot** mode instead.")
+    return live if ctx.state.playing else None
+
+
+@st.fragment(run_every=1.0)
+def live_recommendations() -> None:
+    """Re-runs on its own every second while the webcam plays, without rerunning the page."""
+    live: LiveMood | None = st.session_state.get("live")
+    snap = live.snapshot() if live else None
+    locked = st.toggle("Lock this mood", key="lock_mood", help="Freeze the list while you read it.")
+    if not locked or "locked_mood" not in st.session_state:
+        st.session_state["locked_mood"] = (snap.mood, snap.confidence) if snap else (None, 0.0)
+    mood, confidence = st.session_state["locked_mood"]
+    recommendations(mood, confidence, "locked" if locked else "live")
+    if snap and snap.frames:
+        st.caption(f"{snap.faces} face(s) in view · {snap.ms_per_frame:.1f} ms/frame")
+
+
+# ---------------------------------------------------------------- page
+
+def main() -> None:
+    st.set_page_config(page_title="Mood to movie", page_icon="🎬", layout="wide")
+    st.title("🎬 Mood to movie")
+    st.caption("Shows your face to a CNN that reads your expression, then suggests top IMDb movies for the mood. "
+               "🔒 Frames and photos are processed in memory only: never stored, never logged.")
+    try:
+        rec = get_recognizer(str(MODEL), _mtime(MODEL))
+    except ValueError as e:
+        st.error(f"The emotion model could not be loaded: {e}")
+        st.stop()
+
+    mode = st.radio("Input", INPUT_MODES, key="input_mode", horizontal=True)
+    mood, confidence, source = None, 0.0, ""
+    if mode == "Webcam":
+        live = webcam(rec)
+    elif mode == "Photo":
+        upload = st.file_uploader("Upload a photo", type=["jpg", "jpeg", "png", "webp", "bmp"])
+        if upload is not None:
+            mood, confidence, source = still_image(upload.getvalue(), rec)
+    else:
+        shot = st.camera_input("Take a snapshot")
+        if shot is not None:
+            mood, confidence, source = still_image(shot.getvalue(), rec)
+
+    with st.sidebar:
+        st.header("Your movies")
+        if mode == "Webcam" and live is not None:
+            live_recommendations()
+        else:
+            recommendations(mood, confidence, source)
+        mapping_editor()
+        catalogue_panel()
+
+
+main()

@@ -1,0 +1,52 @@
+"""The live-webcam state of one viewer: runs the pipeline on each frame and holds the smoothed mood.
+
+`process` runs on the video thread (streamlit-webrtc's frame callback); `snapshot` runs on the script
+thread. They share state only under `self._lock`, and `process` never blocks on the UI.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from fer.detect import StreamTracker
+from fer.draw import draw_faces
+from fer.recognizer import EmotionRecognizer
+from fer.smoothing import StreamMood
+
+
+@dataclass(frozen=True)
+class MoodSnapshot:
+    mood: str | None  # smoothed group mood; None until a face has been seen
+    confidence: float
+    faces: int  # faces in the latest frame
+    frames: int  # frames processed so far
+    ms_per_frame: float  # mean of the last frames' pipeline time
+
+
+class LiveMood:
+    def __init__(self, recognizer: EmotionRecognizer):
+        self.recognizer = recognizer
+        self._tracker = StreamTracker()
+        self._mood = StreamMood()
+        self._lock = threading.Lock()
+        self._latest = MoodSnapshot(None, 0.0, 0, 0, 0.0)
+        self._ms = 0.0
+
+    def process(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Pipeline + smoothing on one BGR frame; returns the frame with faces boxed and labelled."""
+        t0 = time.perf_counter()
+        faces = self.recognizer.predict(frame_bgr, self._tracker)  # tracker and mood: this thread only
+        mood = self._mood.update(faces)
+        ms = (time.perf_counter() - t0) * 1e3
+        self._ms = ms if not self._latest.frames else 0.9 * self._ms + 0.1 * ms
+        with self._lock:  # NOTE: the only state the script thread reads
+            self._latest = MoodSnapshot(mood, self._mood.confidence, len(faces), self._latest.frames + 1, self._ms)
+        return draw_faces(frame_bgr, faces)
+
+    def snapshot(self) -> MoodSnapshot:
+        with self._lock:
+            return self._latest

@@ -1,0 +1,140 @@
+"""The main page under Streamlit's AppTest (photo and snapshot paths; the webcam is covered in a browser)."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fer import EmotionRecognizer
+from fer.data import load_dataset
+from fer.detect import iou
+from fer.movies import DEFAULT_CATALOGUE, PRESETS, top_movies
+from fer.scenes import background, face_frame
+from tests.conftest import FER_CSV, ROOT
+
+needs_fer = pytest.mark.skipif(not FER_CSV.exists(), reason="needs ../shared/datasets")
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    """The page in Photo mode, with its own copy of the catalogue and a refresh source that is down."""
+    catalogue = tmp_path / "movies.json.gz"
+    shutil.copy(DEFAULT_CATALOGUE, catalogue)
+    monkeypatch.setenv("FER_CATALOGUE", str(catalogue))
+    monkeypatch.setenv("FER_IMDB_SOURCE", "http://127.0.0.1:9/")  # discard port: connection refused
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["input_mode"] = "Photo"
+    return at.run()
+
+
+@pytest.fixture(scope="module")
+def face_png():
+    """An upscaled FER2013 PublicTest face in a 640x480 frame that the pipeline finds; (png bytes, Face)."""
+    rec = EmotionRecognizer.load()
+    x, _ = load_dataset(FER_CSV).split("PublicTest")
+    for i, face in enumerate(x[:50]):
+        frame, box = face_frame(face, side=200, seed=i)
+        faces = rec.predict(frame)
+        if len(faces) == 1 and iou(faces[0].box, box) > 0.5:
+            return cv2.imencode(".png", frame)[1].tobytes(), faces[0]
+    raise AssertionError("no detectable face among 50 PublicTest images")
+
+
+def _sidebar_metrics(at):
+    return {m.label: m.value for m in at.sidebar.metric}
+
+
+def _upload(at, name, data, mime="image/png"):
+    at.file_uploader[0].upload(name, data, mime)
+    return at.run()
+
+
+def test_renders_with_no_input(app):
+    assert not app.exception
+    assert app.title[0].value.endswith("Mood to movie")
+    assert any("No mood yet" in i.value for i in app.sidebar.info)
+    assert any("Information courtesy of IMDb" in c.value for c in app.sidebar.caption)
+
+
+@needs_fer
+def test_a_face_photo_gives_emotion_genre_and_50_movies(app, face_png):
+    data, face = face_png
+    at = _upload(app, "me.png", data)
+    assert not at.exception and not at.error
+    metrics = _sidebar_metrics(at)
+    assert metrics["Mood"] == face.emotion.capitalize()
+    assert metrics["Genre"] == PRESETS["paper"][face.emotion]
+    table = at.sidebar.dataframe[0].value
+    assert len(table) == 50 and list(table["rank"]) == list(range(1, 51))
+
+
+def test_a_non_image_upload_shows_the_friendly_error(app):
+    at = _upload(app, "holiday.jpg", b"this is not a photo at all", "image/jpeg")
+    assert not at.exception
+    assert [e.value for e in at.error] == ["This file is not an image (or not a format we can read)."]
+
+
+def test_a_photo_without_a_face_says_so(app):
+    at = _upload(app, "wall.png", cv2.imencode(".png", background())[1].tobytes())
+    assert any("No face found" in w.value for w in at.warning)
+
+
+@needs_fer
+def test_changing_the_mapping_changes_genre_and_list(app, face_png):
+    data, face = face_png
+    at = _upload(app, "me.png", data)
+    before = at.sidebar.dataframe[0].value["title"].tolist()
+    at.sidebar.selectbox(key="preset").set_value("lift my mood").run()
+    assert _sidebar_metrics(at)["Genre"] == PRESETS["lift my mood"][face.emotion]
+    assert at.sidebar.dataframe[0].value["title"].tolist() != before
+    at.sidebar.selectbox(key=f"genre_{face.emotion}").set_value("Western").run()
+    assert _sidebar_metrics(at)["Genre"] == "Western"
+    assert at.sidebar.dataframe[0].value["title"].tolist() == top_movies("Western", 50)["title"].tolist()
+
+
+@needs_fer
+def test_a_failing_refresh_keeps_the_list(app, face_png):
+    data, _ = face_png
+    at = _upload(app, "me.png", data)
+    catalogue = Path(os.environ["FER_CATALOGUE"])
+    before, titles = catalogue.read_bytes(), at.sidebar.dataframe[0].value["title"].tolist()
+    at.sidebar.button[0].click().run()
+    assert any("Refresh failed" in e.value and "current list stays" in e.value for e in at.sidebar.error)
+    assert at.sidebar.dataframe[0].value["title"].tolist() == titles
+    assert catalogue.read_bytes() == before
+
+
+@needs_fer
+def test_a_photo_run_writes_no_files(app, face_png):
+    def snapshot():
+        files = set()
+        for root in (ROOT, Path(tempfile.gettempdir())):
+            for dirpath, _, names in os.walk(root):
+                if ".git" in dirpath or "__pycache__" in dirpath or "pytest-of-" in dirpath:
+                    continue
+                files.update(os.path.join(dirpath, n) for n in names)
+        return files
+
+    data, _ = face_png
+    before = snapshot()
+    at = _upload(app, "me.png", data)
+    assert not at.exception and at.sidebar.metric
+    assert snapshot() - before == set()
+
+
+@needs_fer
+def test_snapshot_mode_uses_the_same_path(monkeypatch, face_png):
+    monkeypatch.setenv("FER_CATALOGUE", str(DEFAULT_CATALOGUE))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["input_mode"] = "Snapshot"
+    at.run()
+    data, face = face_png
+    jpeg = cv2.imencode(".jpg", cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()  # a camera sends JPEG
+    at.camera_input[0].set_value(("snap.jpg", jpeg, "image/jpeg")).run()
+    assert _sidebar_metrics(at)["Mood"] == face.emotion.capitalize()
