@@ -190,12 +190,30 @@ def webcam(rec: EmotionRecognizer) -> LiveMood | None:
     def on_frame(frame: av.VideoFrame) -> av.VideoFrame:
         return av.VideoFrame.from_ndarray(live.process(frame.to_ndarray(format="bgr24")), format="bgr24")
 
+    keep_stream_alive()
     ctx = webrtc_streamer(key="webcam", mode=WebRtcMode.SENDRECV, video_frame_callback=on_frame,
                           media_stream_constraints={"video": True, "audio": False},
                           rtc_configuration=rtc_configuration(), async_processing=True)
     st.caption("Press START and allow the camera. If the video does not start within a few seconds, the "
                "network is blocking WebRTC: use the **Snapshot** mode instead.")
     return live if ctx.state.playing else None
+
+
+def keep_stream_alive() -> None:
+    """Workaround for streamlit-webrtc 0.79 dropping ~7 % of fresh streams ~5 s after connecting.
+
+    Its orphan check resets the stream when Streamlit's script_run_count is more than one ahead of the
+    count seen at the last render. That count is bumped on the event-loop thread when a run's
+    `script_finished` message is *sent*, so during connection set-up (several back-to-back reruns) a
+    run can read a stale count and the next one sees a jump of two: a false "not rendered" and a reset.
+    When our own flag says the previous full run of this page did render the component (input mode
+    Webcam), nothing can be orphaned, so we skip the check by clearing its bookkeeping. Switching to
+    Photo/Snapshot, or to another page, clears the flag, and the check works as designed.
+    """
+    context = st.session_state.get("webcam")
+    if st.session_state.get("webcam_rendered") and context is not None:
+        context._last_rendered_run_count = None
+    st.session_state["webcam_rendered"] = True
 
 
 @st.fragment(run_every=1.0)
@@ -217,8 +235,10 @@ def live_recommendations() -> None:
 def main() -> None:
     st.set_page_config(page_title="Mood to movie", page_icon="🎬", layout="wide")
     st.title("🎬 Mood to movie")
-    st.caption("Shows your face to a CNN that reads your expression, then suggests top IMDb movies for the mood. "
+    st.caption("Show your face: a CNN reads your expression and suggests top IMDb movies for the mood. "
                "🔒 Frames and photos are processed in memory only: never stored, never logged.")
+    # A top-50 table needs more room than Streamlit's default sidebar (users can still drag it).
+    st.markdown("<style>section[data-testid='stSidebar'] {width: 440px !important;}</style>", unsafe_allow_html=True)
     try:
         rec = get_recognizer(str(MODEL), _mtime(MODEL))
     except ValueError as e:
@@ -226,6 +246,8 @@ def main() -> None:
         st.stop()
 
     mode = st.radio("Input", INPUT_MODES, key="input_mode", horizontal=True)
+    if mode != "Webcam":
+        st.session_state["webcam_rendered"] = False
     mood, confidence, source = None, 0.0, ""
     if mode == "Webcam":
         live = webcam(rec)
