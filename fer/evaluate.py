@@ -40,18 +40,24 @@ def metrics_from_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...] 
     }
 
 
-def evaluate(model_path: str | Path | None, data: str | Path, split: str) -> dict:
-    """Run the model on one split; returns the metrics dict plus model/split/timing information."""
+def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_predictions: bool = False) -> dict:
+    """Run the model on one split; returns the metrics dict plus model/split/timing information.
+
+    with_predictions adds "images" (N, 48, 48), "labels" (N,) and "probs" (N, 7) arrays (not JSON-able).
+    """
     model, meta = load_checkpoint(model_path)
     ds = load_dataset(data)
     x, y = ds.split(split)
     t0 = time.perf_counter()
-    pred = predict_proba(model, meta, x).argmax(1)
+    probs = predict_proba(model, meta, x)
     seconds = time.perf_counter() - t0
     cm = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
-    np.add.at(cm, (y, pred), 1)
-    return {**metrics_from_confusion(cm), "model": str(model_path or DEFAULT_MODEL), "arch": meta["arch"],
-            "data": str(data), "split": split, "n": int(len(y)), "images_per_s": round(len(y) / seconds, 1)}
+    np.add.at(cm, (y, probs.argmax(1)), 1)
+    out = {**metrics_from_confusion(cm), "model": str(model_path or DEFAULT_MODEL), "arch": meta["arch"],
+           "data": str(data), "split": split, "n": int(len(y)), "images_per_s": round(len(y) / seconds, 1)}
+    if with_predictions:
+        out.update(images=x, labels=y, probs=probs)
+    return out
 
 
 def format_report(m: dict) -> str:

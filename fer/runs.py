@@ -1,0 +1,191 @@
+"""Training runs as the training page sees them: start `python -m fer.train` in the background, follow,
+stop, resume, and promote a run's model to the default. No streamlit here.
+
+A run is a directory runs/NAME/ written by fer.train, plus train.log (its stdout/stderr) and pid
+(while it runs). One training at a time per server: runs/.lock names the running one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fer.model import DEFAULT_MODEL, load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass
+class Run:
+    name: str
+    path: Path
+    config: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    status: str = "stopped"  # running | finished | stopped | failed
+    error: str | None = None
+
+    @property
+    def epochs(self) -> int:
+        return int(self.config.get("epochs", 0))
+
+    @property
+    def best_model(self) -> Path:
+        return self.path / "best.pt"
+
+    def log_tail(self, lines: int = 20) -> str:
+        log = self.path / "train.log"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
+
+    def eta_seconds(self) -> float | None:
+        if not self.history or self.status != "running":
+            return None
+        per_epoch = sum(h["seconds"] for h in self.history) / len(self.history)
+        return per_epoch * (self.epochs - len(self.history))
+
+
+def _alive(pid: int) -> bool:
+    """True if pid is a live fer.train process (not a zombie, not a reused pid)."""
+    try:
+        os.kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return False
+    if state == "Z":
+        try:  # our own finished child: reap it
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return False
+    # An empty cmdline: the child is still being exec'd (just after Popen).
+    return not cmdline or b"fer.train" in cmdline
+
+
+def _running_pid(path: Path) -> int | None:
+    try:
+        pid = int((path / "pid").read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def load_run(path: Path) -> Run:
+    run = Run(path.name, path)
+    try:
+        run.config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        run.config = {}
+    hist = path / "history.jsonl"
+    if hist.exists():
+        run.history = [json.loads(line) for line in hist.read_text().splitlines() if line.strip()]
+    if _running_pid(path):
+        run.status = "running"
+    elif run.config and len(run.history) >= run.epochs:
+        run.status = "finished"
+    else:
+        errors = [line for line in run.log_tail(200).splitlines() if line.startswith(("error:", "Traceback"))
+                  or "Error" in line.split(":")[0]]
+        if errors:
+            run.status, run.error = "failed", errors[-1].removeprefix("error: ")
+    return run
+
+
+def list_runs(runs_dir: Path) -> list[Run]:
+    """Runs, newest first."""
+    if not runs_dir.is_dir():
+        return []
+    dirs = [p for p in runs_dir.iterdir() if p.is_dir() and ((p / "config.json").exists() or (p / "train.log").exists())]
+    return [load_run(p) for p in sorted(dirs, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def running(runs_dir: Path) -> Run | None:
+    return next((r for r in list_runs(runs_dir) if r.status == "running"), None)
+
+
+def start(runs_dir: Path, name: str, data: str | Path, arch: str, epochs: int, batch_size: int, lr: float,
+          device: str = "auto", extra: list[str] | None = None, resume: bool = False) -> Run:
+    """Start fer.train in its own session (it outlives page reruns and closed tabs). One at a time."""
+    if not NAME_RE.match(name):
+        raise ValueError("Run names use letters, digits, '-', '_' and '.', up to 64 characters.")
+    busy = running(runs_dir)
+    if busy is not None:
+        raise RuntimeError(f"Training '{busy.name}' is already running; stop it first.")
+    path = runs_dir / name
+    if path.exists() and not resume:
+        raise ValueError(f"A run named '{name}' exists; pick another name or resume it.")
+    path.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-u", "-m", "fer.train", "--data", str(data), "--arch", arch, "--epochs", str(epochs),
+           "--batch-size", str(batch_size), "--lr", str(lr), "--device", device, "--out", str(path),
+           *(extra or []), *(["--resume"] if resume else [])]
+    with open(path / "train.log", "a") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    (path / "pid").write_text(str(proc.pid))
+    return load_run(path)
+
+
+def stop(run: Run) -> None:
+    """Stop a running training; its last finished epoch stays in last.pt, so Resume continues it."""
+    pid = _running_pid(run.path)
+    if pid is not None:
+        os.killpg(pid, signal.SIGTERM)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    (run.path / "pid").unlink(missing_ok=True)
+
+
+def save_upload(runs_dir: Path, filename: str, data: bytes) -> Path:
+    """Store an uploaded dataset under runs/uploads/ only if fer.data can read it; else ValueError, nothing kept."""
+    from fer.data import load_dataset
+
+    suffix = ".csv.gz" if filename.lower().endswith(".csv.gz") else Path(filename).suffix.lower()
+    if suffix not in (".csv", ".csv.gz", ".zip"):
+        raise ValueError(f"{filename}: upload a .csv, .csv.gz or .zip dataset.")
+    uploads = runs_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=uploads, suffix=suffix)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    try:
+        ds = load_dataset(tmp)
+        if "Training" not in ds.split_names:
+            raise ValueError(f"{filename}: has no Training split.")
+    except ValueError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ValueError(str(e).replace(tmp, filename)) from None
+    final = uploads / (re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename).name.removesuffix(suffix)) + suffix)
+    os.replace(tmp, final)
+    return final
+
+
+def promote(model: Path, default: Path = DEFAULT_MODEL) -> Path | None:
+    """Make `model` the default atomically; the previous default is kept as <name>.prev.pt. Returns the backup."""
+    load_checkpoint(model)  # refuse a broken file before touching anything
+    default.parent.mkdir(parents=True, exist_ok=True)
+    backup = None
+    if default.exists():
+        backup = default.with_suffix(".prev.pt")
+        fd, tmp = tempfile.mkstemp(dir=default.parent, suffix=".tmp")
+        os.close(fd)
+        shutil.copyfile(default, tmp)
+        os.replace(tmp, backup)
+    fd, tmp = tempfile.mkstemp(dir=default.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(model, tmp)
+        load_checkpoint(tmp)
+        os.replace(tmp, default)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return backup

@@ -1,0 +1,142 @@
+"""The training & evaluation page under AppTest, and fer.runs (start / one-at-a-time / stop / promote)."""
+
+import shutil
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fer import runs
+from fer.model import DEFAULT_MODEL, load_checkpoint
+from tests.conftest import ROOT
+
+PAGE = str(ROOT / "pages" / "1_Train_and_evaluate.py")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    model = tmp_path / "models" / "emotion_cnn.pt"
+    model.parent.mkdir()
+    shutil.copy(DEFAULT_MODEL, model)
+    monkeypatch.setenv("FER_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("FER_MODEL", str(model))
+    return tmp_path / "runs", model
+
+
+def _page():
+    return AppTest.from_file(PAGE, default_timeout=60)
+
+
+def _wait(runs_dir, name, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        run = runs.load_run(runs_dir / name)
+        if run.status != "running":
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"{name} still running after {timeout}s")
+
+
+def _train_from_page(at, data, name="tiny"):
+    at.radio(key="dataset_source").set_value("Path on the server").run()
+    at.text_input[0].set_value(str(data)).run()
+    at.selectbox(key="arch").set_value("vgg")
+    at.number_input(key="epochs").set_value(1)
+    at.number_input(key="batch_size").set_value(8)
+    at.text_input(key="run_name").set_value(name)
+    at.checkbox(key="dry_run").check()
+    at.button[0].click().run()
+    return at
+
+
+def test_renders_with_no_runs(env):
+    at = _page().run()
+    assert not at.exception
+    assert any("No training runs yet" in i.value for i in at.info)
+
+
+def test_training_started_from_the_page_writes_a_run_and_its_curve_appears(env, tiny_csv):
+    runs_dir, _ = env
+    at = _train_from_page(_page().run(), tiny_csv)
+    assert not at.exception and not at.error
+    run = _wait(runs_dir, "tiny")
+    assert run.status == "finished" and (run.path / "best.pt").exists() and len(run.history) == 1
+    at.run()
+    assert "finished" in " ".join(m.value for m in at.markdown)
+    assert len(at.get("vega_lite_chart")) >= 2  # loss and accuracy curves
+
+
+def test_a_malformed_upload_shows_an_error_and_keeps_nothing(env, tmp_path):
+    runs_dir, _ = env
+    at = _page().run()
+    at.radio(key="dataset_source").set_value("Upload").run()
+    at.file_uploader[0].upload("faces.csv", b"name,age\nbob,3\n", "text/csv").run()
+    assert [e.value for e in at.error] == ["faces.csv: missing column(s) emotion, pixels; "
+                                           "expected the header emotion,pixels,Usage."]
+    assert list((runs_dir / "uploads").iterdir()) == []
+
+
+def test_evaluation_shows_metrics_confusion_matrix_and_promote_replaces_the_default(env, tiny_csv):
+    runs_dir, model = env
+    _train_from_page(_page().run(), tiny_csv, "tiny")
+    run = _wait(runs_dir, "tiny")
+    old = model.read_bytes()
+    at = _page().run()
+    at.selectbox(key="eval_model").set_value("run tiny")
+    at.text_input(key="eval_data").set_value(str(tiny_csv))
+    at.selectbox(key="eval_split").set_value("PrivateTest")
+    charts_before = len(at.get("vega_lite_chart"))
+    at.button(key="evaluate").click().run()
+    assert not at.exception and not at.error
+    assert [m.label for m in at.metric] == ["Accuracy", "Macro F1", "Images"]
+    assert at.metric[2].value == "14"
+    assert len(at.get("vega_lite_chart")) == charts_before + 2  # confusion matrix: counts and row-normalised
+    at.button(key="promote").click().run()
+    assert any("now the default model" in s.value for s in at.success)
+    assert model.read_bytes() == run.best_model.read_bytes()
+    assert model.with_suffix(".prev.pt").read_bytes() == old
+    assert [p.name for p in model.parent.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_one_training_at_a_time_stop_and_resume(env, tiny_csv):
+    runs_dir, _ = env
+    first = runs.start(runs_dir, "long", tiny_csv, "vgg", 500, 8, 0.05, "cpu", extra=["--threads", "1"])
+    try:
+        with pytest.raises(RuntimeError, match="'long' is already running"):
+            runs.start(runs_dir, "second", tiny_csv, "vgg", 1, 8, 0.05)
+        deadline = time.time() + 60
+        while not (first.path / "last.pt").exists():
+            assert time.time() < deadline
+            time.sleep(0.2)
+    finally:
+        runs.stop(runs.load_run(first.path))
+    stopped = runs.load_run(first.path)
+    assert stopped.status == "stopped" and 0 < len(stopped.history) < 500
+    done = len(stopped.history)
+    resumed = runs.start(runs_dir, "long", tiny_csv, "vgg", 500, 8, 0.05, resume=True)
+    deadline = time.time() + 60
+    while len(runs.load_run(resumed.path).history) <= done:
+        assert time.time() < deadline, "the resumed run made no progress"
+        time.sleep(0.2)
+    runs.stop(runs.load_run(resumed.path))
+    epochs = [h["epoch"] for h in runs.load_run(resumed.path).history]
+    assert epochs[: done + 1] == list(range(1, done + 2))  # continued at the next epoch
+
+
+def test_a_crashed_training_reports_its_error(env, tmp_path):
+    runs_dir, _ = env
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
+    run = _wait(runs_dir, runs.start(runs_dir, "crash", bad, "vgg", 1, 8, 0.05).name)
+    assert run.status == "failed" and "emotion '9' is not a label 0-6" in run.error
+
+
+def test_promote_refuses_a_broken_model(env, tmp_path):
+    _, model = env
+    before = model.read_bytes()
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"nope")
+    with pytest.raises(ValueError):
+        runs.promote(broken, model)
+    assert model.read_bytes() == before
+    load_checkpoint(model)
