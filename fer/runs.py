@@ -103,7 +103,8 @@ def list_runs(runs_dir: Path) -> list[Run]:
     """Runs, newest first."""
     if not runs_dir.is_dir():
         return []
-    dirs = [p for p in runs_dir.iterdir() if p.is_dir() and ((p / "config.json").exists() or (p / "train.log").exists())]
+    dirs = [p for p in runs_dir.iterdir()
+            if p.is_dir() and ((p / "config.json").exists() or (p / "train.log").exists())]
     return [load_run(p) for p in sorted(dirs, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
