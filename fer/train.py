@@ -215,11 +215,21 @@ def train(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    out = Path(args.out)
+    # OUT/pid tells the training page that this run is live, however it was started (page or CLI),
+    # so the page never offers to resume, or starts, a second trainer on a running run.
+    pid = out / "pid"
+    if not args.resume:
+        out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        pid.write_text(str(os.getpid()))
     try:
         train(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2
+    finally:
+        pid.unlink(missing_ok=True)
     return 0
 
 

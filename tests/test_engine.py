@@ -38,6 +38,7 @@ def test_dry_run_writes_the_run_directory(tiny_csv, tmp_path):
     assert {"train_loss", "val_loss", "train_acc", "val_acc", "lr", "seconds"} <= history[0].keys()
     model, meta = load_checkpoint(out / "best.pt")
     assert meta["arch"] == "vgg" and meta["metrics"]["val_split"] == "PublicTest"
+    assert not (out / "pid").exists()  # only present while the trainer lives
 
 
 def test_folder_dataset_validates_on_a_slice_of_training(tiny_folder, tmp_path):
