@@ -178,20 +178,16 @@ def rtc_configuration() -> dict:
 
 
 def webcam(rec: EmotionRecognizer) -> LiveMood | None:
-    import av
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-    # NOTE: one LiveMood per browser session; the frame callback below runs on a worker thread and only
+    # NOTE: one LiveMood per browser session; its frame callback runs on a worker thread and only
     # touches `live` (thread-safe), never st.*.
     live = st.session_state.get("live")
     if live is None or live.recognizer is not rec:
         live = st.session_state["live"] = LiveMood(rec)
 
-    def on_frame(frame: av.VideoFrame) -> av.VideoFrame:
-        return av.VideoFrame.from_ndarray(live.process(frame.to_ndarray(format="bgr24")), format="bgr24")
-
     keep_stream_alive()
-    ctx = webrtc_streamer(key="webcam", mode=WebRtcMode.SENDRECV, video_frame_callback=on_frame,
+    ctx = webrtc_streamer(key="webcam", mode=WebRtcMode.SENDRECV, video_frame_callback=live.frame_callback(),
                           media_stream_constraints={"video": True, "audio": False},
                           rtc_configuration=rtc_configuration(), async_processing=True)
     st.caption("Press START and allow the camera. If the video does not start within a few seconds, the "

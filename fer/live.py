@@ -50,3 +50,12 @@ class LiveMood:
     def snapshot(self) -> MoodSnapshot:
         with self._lock:
             return self._latest
+
+    def frame_callback(self):
+        """streamlit-webrtc's video_frame_callback: av.VideoFrame in, annotated av.VideoFrame out."""
+        import av  # installed with streamlit-webrtc; imported here so fer itself does not need it
+
+        def on_frame(frame: av.VideoFrame) -> av.VideoFrame:
+            return av.VideoFrame.from_ndarray(self.process(frame.to_ndarray(format="bgr24")), format="bgr24")
+
+        return on_frame
