@@ -46,7 +46,10 @@ def load_image(source: str | Path | bytes | BinaryIO) -> np.ndarray:
         raise ValueError(f"The image is too large; the limit is {MAX_PIXELS // 1_000_000} megapixels.") from None
     except (OSError, SyntaxError, EOFError, struct.error) as e:
         raise ValueError(f"The image data is truncated or corrupt ({_short(e)}).") from None
-    return _to_bgr(img)
+    try:
+        return _to_bgr(img)
+    except (ValueError, OSError):  # PIL cannot convert a few exotic modes (e.g. LAB TIFF) to RGB
+        raise ValueError(f"The image's colour format ({img.mode}) is not supported; save it as RGB.") from None
 
 
 def _short(e: Exception) -> str:
@@ -59,11 +62,16 @@ def _read_bytes(source: str | Path | bytes | BinaryIO) -> bytes:
         return bytes(source)
     if isinstance(source, str | Path):
         path = Path(source)
+        if path.is_dir():
+            raise ValueError(f"{path}: is a folder, not an image file.")
         if not path.is_file():
             raise ValueError(f"{path}: no such file.")
         if path.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
             raise ValueError(f"The file is larger than {MAX_UPLOAD_MB} MB.")
-        return path.read_bytes()
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise ValueError(f"{path}: cannot be read ({e.strerror or type(e).__name__}).") from None
     if hasattr(source, "read"):
         if hasattr(source, "seek"):
             source.seek(0)

@@ -100,3 +100,8 @@ def test_absurd_aspect_ratio():
 def test_missing_file(tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         load_image(tmp_path / "nope.jpg")
+
+
+def test_folder_instead_of_a_file(tmp_path):
+    with pytest.raises(ValueError, match="is a folder, not an image file"):
+        load_image(tmp_path)
