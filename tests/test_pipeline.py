@@ -127,3 +127,9 @@ def test_cli_text_output(tmp_path, capsys):
     assert predict_main([str(tmp_path / "a.png"), "--top", "2"]) == 0
     out = capsys.readouterr().out
     assert "happy" in out and "genre for happy: Thriller" in out and "imdb.com/title/" in out
+
+
+def test_cli_refuses_an_annotate_name_it_cannot_write(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        predict_main([str(tmp_path / "a.png"), "--annotate", str(tmp_path / "out.txt")])
+    assert exit_.value.code == 2 and "--annotate: name the output file with one of" in capsys.readouterr().err
