@@ -68,6 +68,19 @@ class RefreshError(Exception):
     """A refresh failed; the message is one line for the user. The old catalogue is unchanged."""
 
 
+def genre_name(name: str) -> str:
+    """IMDb's spelling of a genre, ignoring case, spaces and hyphens ("film noir" -> "Film-Noir"); else ValueError."""
+    key = _genre_key(name)
+    for genre in GENRES:
+        if _genre_key(genre) == key:
+            return genre
+    raise ValueError(f"unknown genre {name!r} (IMDb genres: {', '.join(GENRES)}).")
+
+
+def _genre_key(name: str) -> str:
+    return "".join(c for c in str(name).lower() if c.isalnum())
+
+
 def build_mapping(preset: str = "paper", overrides: dict[str, str] | None = None) -> dict[str, str]:
     """Emotion -> genre for a preset, with a user's per-emotion overrides on top; unknown names refused."""
     if preset not in PRESETS:
@@ -76,8 +89,10 @@ def build_mapping(preset: str = "paper", overrides: dict[str, str] | None = None
     for emotion, genre in mapping.items():
         if emotion not in EMOTIONS:
             raise ValueError(f"unknown emotion {emotion!r} (choose from {', '.join(EMOTIONS)}).")
-        if genre not in GENRES:
-            raise ValueError(f"unknown genre {genre!r} for {emotion} (IMDb genres: {', '.join(GENRES)}).")
+        try:
+            mapping[emotion] = genre_name(genre)
+        except ValueError as e:
+            raise ValueError(f"{e} Asked for {emotion}.") from None
     return mapping
 
 
@@ -251,8 +266,7 @@ def load_catalogue(path: str | Path = DEFAULT_CATALOGUE) -> tuple[pd.DataFrame, 
 def top_movies(genre: str, n: int = 50, movies: pd.DataFrame | None = None, year_min: int | None = None,
                year_max: int | None = None, min_rating: float | None = None) -> pd.DataFrame:
     """The n best movies of a genre by IMDb weighted rating, with rank and IMDb link."""
-    if genre not in GENRES:
-        raise ValueError(f"unknown genre {genre!r} (IMDb genres: {', '.join(GENRES)}).")
+    genre = genre_name(genre)
     if movies is None:
         movies, _ = load_catalogue()
     mask = movies["genres"].str.split(",").apply(lambda g: genre in g)

@@ -11,6 +11,7 @@ from fer.movies import (
     GENRES,
     PRESETS,
     build_mapping,
+    genre_name,
     load_catalogue,
     refresh,
     top_movies,
@@ -163,6 +164,14 @@ def test_mapping_presets_and_overrides():
         build_mapping("cheer me up")
     with pytest.raises(ValueError, match="unknown genre"):
         top_movies("Telenovela")
+
+
+def test_genre_names_are_forgiving_about_case_spaces_and_hyphens(catalogue):
+    assert genre_name("film noir") == genre_name("FILM-NOIR") == "Film-Noir" and genre_name("sci-fi") == "Sci-Fi"
+    assert build_mapping("paper", {"sad": "musical"})["sad"] == "Musical"
+    df, _ = load_catalogue(catalogue)
+    western = top_movies("western", 5, df)["title"].tolist()
+    assert western and western == top_movies("Western", 5, df)["title"].tolist()
 
 
 def test_top_cli_prints_a_genre(catalogue, capsys):
