@@ -82,26 +82,10 @@ ARCHS = {
 DEFAULT_INPUT_SIZE = {"cnn1": 48, "cnn2": 48, "cnn3": 48, "vgg": 40}
 
 
-class Ensemble(nn.Module):
-    """Nets of one architecture trained alike (same input size and normalisation), e.g. with other seeds.
-
-    Returns the members' mean log-probabilities: its softmax is their normalised geometric mean.
-    """
-
-    def __init__(self, members: list[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([F.log_softmax(m(x), dim=1) for m in self.members]).mean(0)
-
-
-def build_model(arch: str, input_size: int | None = None, members: int = 1) -> nn.Module:
-    """A fresh net; `members` > 1 gives an `Ensemble` of that many (see `ensemble_checkpoints`)."""
+def build_model(arch: str, input_size: int | None = None) -> nn.Module:
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHS)}).")
-    nets = [ARCHS[arch](input_size or DEFAULT_INPUT_SIZE[arch]) for _ in range(members)]
-    return nets[0] if members == 1 else Ensemble(nets)
+    return ARCHS[arch](input_size or DEFAULT_INPUT_SIZE[arch])
 
 
 def preprocess(faces: np.ndarray | torch.Tensor, input_size: int, mean: float, std: float) -> torch.Tensor:
@@ -137,8 +121,8 @@ def load_checkpoint(path: str | Path | None = None) -> tuple[nn.Module, dict]:
         raise ValueError(f"{path}: not a checkpoint of this project (missing arch/state_dict/normalisation).")
     if ckpt.get("classes") != list(EMOTIONS):
         raise ValueError(f"{path}: model classes {ckpt.get('classes')} do not match {list(EMOTIONS)}.")
+    model = build_model(ckpt["arch"], ckpt["input_size"])
     try:
-        model = build_model(ckpt["arch"], ckpt["input_size"], int(ckpt.get("members", 1)))
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError:
         raise ValueError(f"{path}: weights do not match architecture {ckpt['arch']!r}.") from None
@@ -157,28 +141,3 @@ def predict_proba(model: nn.Module, meta: dict, faces: np.ndarray, batch_size: i
         p = F.softmax(logits, dim=1)
         out.append(((p[:len(x)] + p[len(x):]) / 2).numpy())
     return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)
-
-
-def ensemble_checkpoints(paths: list[str | Path], out: str | Path, **extra) -> dict:
-    """Combine single-net checkpoints of one architecture and preprocessing into one ensemble checkpoint.
-
-    The first checkpoint's config stays; each member's config is kept under "member_configs".
-    """
-    if len(paths) < 2:
-        raise ValueError("an ensemble needs at least two checkpoints.")
-    loaded = [load_checkpoint(p) for p in paths]
-    first = loaded[0][1]
-    for p, (_, meta) in zip(paths, loaded):
-        if meta.get("members", 1) != 1:
-            raise ValueError(f"{p}: already an ensemble.")
-        for k in ("arch", "input_size", "image_size"):
-            if meta.get(k) != first.get(k):
-                raise ValueError(f"{p}: {k} {meta.get(k)!r} differs from {paths[0]}'s {first.get(k)!r}.")
-        if abs(meta["mean"] - first["mean"]) > 1e-6 or abs(meta["std"] - first["std"]) > 1e-6:
-            raise ValueError(f"{p}: normalisation differs from {paths[0]}'s (trained on other data?).")
-    model = Ensemble([m for m, _ in loaded])
-    meta = {k: first[k] for k in ("arch", "input_size", "image_size", "mean", "std", "config") if k in first}
-    meta.update(members=len(loaded), member_configs=[m.get("config") for _, m in loaded],
-                member_metrics=[m.get("metrics") for _, m in loaded])
-    save_checkpoint(out, model, meta, **extra)
-    return meta

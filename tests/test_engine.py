@@ -1,11 +1,10 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from fer import ensemble, evaluate, train
+from fer import evaluate, train
 from fer.data import load_dataset
 from fer.emotions import EMOTIONS
 from fer.model import DEFAULT_MODEL, build_model, load_checkpoint, predict_proba, save_checkpoint
@@ -115,31 +114,6 @@ def test_checkpoint_round_trip(tmp_path):
     x = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)
     np.testing.assert_allclose(predict_proba(loaded, m, x), predict_proba(model, meta, x), atol=1e-5)
     assert m["metrics"] == {"accuracy": 0.5} and m["classes"] == list(EMOTIONS)
-
-
-def _saved(tmp_path, name: str, seed: int, **meta) -> Path:
-    torch.manual_seed(seed)
-    model = build_model("cnn3").eval()
-    save_checkpoint(tmp_path / name, model, {"arch": "cnn3", "input_size": 48, "mean": 0.5, "std": 0.25, **meta})
-    return tmp_path / name
-
-
-def test_ensemble_is_the_geometric_mean_of_its_members(tmp_path):
-    a, b = _saved(tmp_path, "a.pt", 1), _saved(tmp_path, "b.pt", 2)
-    assert ensemble.main([str(a), str(b), "--out", str(tmp_path / "ab.pt")]) == 0
-    model, meta = load_checkpoint(tmp_path / "ab.pt")
-    assert meta["members"] == 2
-    x = np.random.default_rng(0).integers(0, 255, (4, 48, 48), dtype=np.uint8)
-    pa, pb = (predict_proba(*load_checkpoint(p), x) for p in (a, b))
-    geo = np.sqrt(pa * pb)
-    np.testing.assert_allclose(predict_proba(model, meta, x), geo / geo.sum(1, keepdims=True), atol=1e-5)
-
-
-def test_ensemble_refuses_members_with_other_preprocessing(tmp_path, capsys):
-    a, b = _saved(tmp_path, "a.pt", 1), _saved(tmp_path, "b.pt", 2, mean=0.4)
-    assert ensemble.main([str(a), str(b), "--out", str(tmp_path / "ab.pt")]) == 2
-    assert "normalisation differs" in capsys.readouterr().err
-    assert not (tmp_path / "ab.pt").exists()
 
 
 @pytest.mark.parametrize("content,message", [
