@@ -96,10 +96,13 @@ def recommendations(emotion: str | None, confidence: float, source: str) -> None
         return
     top = top_movies(genre, 50, movies)
     st.dataframe(top[["rank", "title", "year", "rating", "votes", "url"]], hide_index=True, height=420,
-                 column_config={"rank": st.column_config.NumberColumn("#", width="small"),
-                                "year": st.column_config.NumberColumn(format="%d"),
-                                "votes": st.column_config.NumberColumn(format="localized"),
-                                "url": st.column_config.LinkColumn("IMDb", display_text="open")})
+                 # Narrow columns so the whole row, IMDb link included, fits the sidebar without scrolling.
+                 column_config={"rank": st.column_config.NumberColumn("#", width=32),
+                                "title": st.column_config.TextColumn("Title", width=170),
+                                "year": st.column_config.NumberColumn("Year", format="%d", width=48),
+                                "rating": st.column_config.NumberColumn("★", format="%.1f", width=40),
+                                "votes": st.column_config.NumberColumn("Votes", format="compact", width=56),
+                                "url": st.column_config.LinkColumn("IMDb", display_text="open", width=48)})
 
 
 def catalogue_panel() -> None:
@@ -234,7 +237,7 @@ def main() -> None:
     st.caption("Show your face: a CNN reads your expression and suggests top IMDb movies for the mood. "
                "🔒 Frames and photos are processed in memory only: never stored, never logged.")
     # A top-50 table needs more room than Streamlit's default sidebar (users can still drag it).
-    st.markdown("<style>section[data-testid='stSidebar'] {width: 440px !important;}</style>", unsafe_allow_html=True)
+    st.markdown("<style>section[data-testid='stSidebar'] {width: 460px !important;}</style>", unsafe_allow_html=True)
     try:
         rec = get_recognizer(str(MODEL), _mtime(MODEL))
     except ValueError as e:
