@@ -1,6 +1,6 @@
 """App start-up time and the webcam frame callback's cost.
 
-    python -m benchmarks.app_start [--runs 3] [--frames 300]
+    python -m benchmarks.app_start [--runs 3] [--frames 300] [--trace]
 
 1. Seconds from `streamlit run app.py` to the first fully rendered page in headless Chromium: the
    recogniser loaded (the webcam component is on the page) and the catalogue loaded (its caption shows).
@@ -26,10 +26,12 @@ from fer.scenes import astronaut_frame
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_seconds(port: int) -> float:
+def start_seconds(port: int) -> dict[str, float]:
+    """Seconds from `streamlit run` to each step; the last, "webcam component", is the fully rendered page."""
     from playwright.sync_api import sync_playwright
 
     t0 = time.perf_counter()
+    steps: dict[str, float] = {}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true"], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -37,6 +39,7 @@ def start_seconds(port: int) -> float:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+            steps["chromium up"] = time.perf_counter() - t0
             page = browser.new_page()
             while True:
                 try:
@@ -44,14 +47,18 @@ def start_seconds(port: int) -> float:
                     break
                 except Exception:  # noqa: BLE001 (server not listening yet)
                     time.sleep(0.05)
+            steps["page shell loaded"] = time.perf_counter() - t0
+            page.get_by_text("Mood to movie").first.wait_for(timeout=60_000)
+            steps["title shown"] = time.perf_counter() - t0
             page.get_by_text("Catalogue:").wait_for(timeout=60_000)
+            steps["catalogue shown"] = time.perf_counter() - t0
             page.locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]').wait_for(timeout=60_000)
-            seconds = time.perf_counter() - t0
+            steps["webcam component"] = time.perf_counter() - t0
             browser.close()
     finally:
         proc.terminate()
         proc.wait(10)
-    return seconds
+    return steps
 
 
 def callback_ms(frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,8 +83,13 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--trace", action="store_true", help="also print when each step of each start was reached")
     a = p.parse_args()
-    starts = [start_seconds(8700 + i) for i in range(a.runs)]
+    traces = [start_seconds(8700 + i) for i in range(a.runs)]
+    if a.trace:
+        for t in traces:
+            print("  ".join(f"{k} {v:.2f} s" for k, v in t.items()))
+    starts = [t["webcam component"] for t in traces]
     print(f"app start to fully rendered page: {', '.join(f'{s:.2f}' for s in starts)} s "
           f"(median {np.median(starts):.2f} s)")
     bare, cb = callback_ms(a.frames)

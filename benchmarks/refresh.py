@@ -1,6 +1,6 @@
 """Catalogue refresh on a synthetic dump the size and shape of IMDb's: our streamed refresh vs naive pandas.
 
-    python -m benchmarks.refresh [--rows 10000000] [--ratings 1600000]
+    python -m benchmarks.refresh [--rows 10000000] [--ratings 1600000] [--dir DIR] [--chunk-rows N ...]
 
 Generates title.basics (all title types, ~7 % movies, genres, \\N's) and title.ratings in a temp dir,
 then runs each approach in a fresh subprocess and prints wall seconds and peak RSS (MB).
@@ -37,8 +37,10 @@ print(len(m))
 """
 OURS = """
 import sys
-from fer.movies import refresh
-print(refresh(sys.argv[1], sys.argv[1] + "/movies.json.gz")["rows"])
+import fer.movies
+if len(sys.argv) > 2:
+    fer.movies.CHUNK_ROWS = int(sys.argv[2])
+print(fer.movies.refresh(sys.argv[1], sys.argv[1] + "/movies.json.gz")["rows"])
 """
 PEAK = "import resource; print('peak_rss_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
 
@@ -67,9 +69,9 @@ def generate(d: Path, rows: int, n_ratings: int, seed: int = 0) -> None:
         f.write("".join(f"tt{i:08d}\t{r:.1f}\t{v}\n" for i, r, v in zip(rated, rng.uniform(1, 10, n_ratings), votes)))
 
 
-def run(code: str, d: Path) -> dict:
+def run(code: str, d: Path, *args: str) -> dict:
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code + "\n" + PEAK, str(d)], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", code + "\n" + PEAK, str(d), *args], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.split()
     return {"seconds": round(time.perf_counter() - t0, 1), "movies": int(out[0]), "peak_rss_mb": round(float(out[-1]))}
 
@@ -79,6 +81,8 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--ratings", type=int, default=1_600_000)
     p.add_argument("--dir", default=None, help="keep the generated dump here and reuse it on later runs")
+    p.add_argument("--chunk-rows", type=int, nargs="*", default=[],
+                   help="also time fer.movies.refresh with these chunk sizes (default: only its own CHUNK_ROWS)")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(a.dir or tmp)
@@ -89,8 +93,9 @@ def main() -> None:
         sizes = {f.name: round(f.stat().st_size / 1e6, 1) for f in d.iterdir()}
         print(f"generated {a.rows} titles, {a.ratings} ratings in {time.perf_counter() - t0:.0f}s: {sizes} MB")
         results = {"naive pandas": run(NAIVE, d), "fer.movies.refresh": run(OURS, d)}
+        results |= {f"refresh, {n} rows/chunk": run(OURS, d, str(n)) for n in a.chunk_rows}
     for name, r in results.items():
-        print(f"{name:20s} {r['seconds']:6.1f} s  peak RSS {r['peak_rss_mb']:5d} MB  ({r['movies']} movies)")
+        print(f"{name:28s} {r['seconds']:6.1f} s  peak RSS {r['peak_rss_mb']:5d} MB  ({r['movies']} movies)")
     print(json.dumps(results))
 
 

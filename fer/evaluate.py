@@ -1,6 +1,9 @@
 """Evaluate an emotion model on one split: accuracy, per-class precision/recall/F1, macro F1, confusion matrix.
 
-    python -m fer.evaluate --data ../shared/datasets/fer2013.csv.gz --split PrivateTest [--model PATH] [--json OUT]
+    python -m fer.evaluate --data ../shared/datasets/fer2013.csv.gz --split PrivateTest \
+        [--model PATH] [--json OUT] [--record]
+
+--record stores the figures in the checkpoint itself, under metrics[SPLIT], next to the validation figures.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 
 from fer.data import load_dataset
 from fer.emotions import EMOTIONS
-from fer.model import DEFAULT_MODEL, load_checkpoint, predict_proba
+from fer.model import DEFAULT_MODEL, load_checkpoint, predict_proba, record_metrics
 
 
 def metrics_from_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...] = EMOTIONS) -> dict:
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="fer2013.csv[.gz], a Kaggle train/test folder, or its .zip")
     p.add_argument("--split", default="PrivateTest")
     p.add_argument("--json", default=None, help="also write the metrics as JSON here")
+    p.add_argument("--record", action="store_true", help="also store the figures in the checkpoint (metrics[SPLIT])")
     a = p.parse_args(argv)
     try:
         m = evaluate(a.model, a.data, a.split)
@@ -90,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     print(format_report(m))
     if a.json:
         Path(a.json).write_text(json.dumps(m, indent=2))
+    if a.record:
+        figures = ("accuracy", "macro_f1", "per_class", "confusion_matrix")
+        record_metrics(m["model"], a.split, {k: m[k] for k in figures})
     return 0
 
 

@@ -46,10 +46,7 @@ def load_image(source: str | Path | bytes | BinaryIO) -> np.ndarray:
         raise ValueError(f"The image is too large; the limit is {MAX_PIXELS // 1_000_000} megapixels.") from None
     except (OSError, SyntaxError, EOFError, struct.error) as e:
         raise ValueError(f"The image data is truncated or corrupt ({_short(e)}).") from None
-    try:
-        return _to_bgr(img)
-    except (ValueError, OSError):  # PIL cannot convert a few exotic modes (e.g. LAB TIFF) to RGB
-        raise ValueError(f"The image's colour format ({img.mode}) is not supported; save it as RGB.") from None
+    return _to_bgr(img)
 
 
 def _short(e: Exception) -> str:

@@ -98,8 +98,20 @@ def preprocess(faces: np.ndarray | torch.Tensor, input_size: int, mean: float, s
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra) -> None:
     """Write {format, arch, state_dict, classes, input_size, mean, std, config, metrics, ...} atomically."""
-    path = Path(path)
     ckpt = {"format": FORMAT_VERSION, "classes": list(EMOTIONS), "state_dict": model.state_dict(), **meta, **extra}
+    _save_atomic(ckpt, Path(path))
+
+
+def record_metrics(path: str | Path, name: str, figures: dict) -> None:
+    """Store evaluation figures in a checkpoint under metrics[name] (weights untouched), atomically."""
+    path = Path(path)
+    load_checkpoint(path)  # refuse a broken or foreign file with the usual clear error
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt["metrics"] = {**(ckpt.get("metrics") or {}), name: figures}
+    _save_atomic(ckpt, path)
+
+
+def _save_atomic(ckpt: dict, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(ckpt, tmp)
     tmp.replace(path)

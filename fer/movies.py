@@ -71,15 +71,17 @@ class RefreshError(Exception):
 
 def genre_name(name: str) -> str:
     """IMDb's spelling of a genre, ignoring case, spaces and hyphens ("film noir" -> "Film-Noir"); else ValueError."""
-    key = _genre_key(name)
-    for genre in GENRES:
-        if _genre_key(genre) == key:
-            return genre
-    raise ValueError(f"unknown genre {name!r} (IMDb genres: {', '.join(GENRES)}).")
+    genre = _GENRE_BY_KEY.get(_genre_key(name))
+    if genre is None:
+        raise ValueError(f"unknown genre {name!r} (IMDb genres: {', '.join(GENRES)}).")
+    return genre
 
 
 def _genre_key(name: str) -> str:
     return "".join(c for c in str(name).lower() if c.isalnum())
+
+
+_GENRE_BY_KEY = {_genre_key(g): g for g in GENRES}
 
 
 def build_mapping(preset: str = "paper", overrides: dict[str, str] | None = None) -> dict[str, str]:
@@ -93,7 +95,7 @@ def build_mapping(preset: str = "paper", overrides: dict[str, str] | None = None
         try:
             mapping[emotion] = genre_name(genre)
         except ValueError as e:
-            raise ValueError(f"{e} Asked for {emotion}.") from None
+            raise ValueError(f"{emotion}: {e}") from None
     return mapping
 
 

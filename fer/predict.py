@@ -21,8 +21,6 @@ from fer.images import load_image
 from fer.movies import DEFAULT_CATALOGUE, PRESETS, build_mapping, load_catalogue, top_movies
 from fer.recognizer import EmotionRecognizer
 
-ANNOTATE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}  # what cv2.imwrite can write
-
 
 def annotate_path(out: Path, image: Path, many: bool) -> Path:
     return out.with_name(f"{out.stem}_{image.stem}{out.suffix}") if many else out
@@ -37,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help="emotion -> genre map")
     a = p.parse_args(argv)
-    if a.annotate and a.annotate.suffix.lower() not in ANNOTATE_SUFFIXES:
-        p.error(f"--annotate: name the output file with one of {', '.join(sorted(ANNOTATE_SUFFIXES))}.")
+    if a.annotate and not cv2.haveImageWriter(str(a.annotate)):  # cv2.imwrite would raise, after all the work
+        p.error(f"--annotate: OpenCV cannot write {a.annotate.name!r}; name it .png or .jpg.")
     try:
         rec = EmotionRecognizer.load(a.model)
     except ValueError as e:

@@ -106,6 +106,17 @@ def test_evaluate_cli_prints_tables_and_writes_json(tiny_csv, tmp_path, capsys):
     assert sum(map(sum, m["confusion_matrix"])) == 14 and m["classes"] == list(EMOTIONS)
 
 
+def test_evaluate_record_stores_the_figures_in_the_checkpoint(tiny_csv, tmp_path):
+    assert _train(tiny_csv, tmp_path / "run", "--epochs", "1") == 0
+    best = tmp_path / "run" / "best.pt"
+    assert evaluate.main(["--model", str(best), "--data", str(tiny_csv), "--split", "PrivateTest", "--record"]) == 0
+    _, meta = load_checkpoint(best)
+    assert meta["metrics"]["val_split"] == "PublicTest"  # the training figures stay
+    recorded = meta["metrics"]["PrivateTest"]
+    assert recorded["accuracy"] == evaluate.evaluate(best, tiny_csv, "PrivateTest")["accuracy"]
+    assert sum(map(sum, recorded["confusion_matrix"])) == 14
+
+
 def test_checkpoint_round_trip(tmp_path):
     model = build_model("cnn3").eval()
     meta = {"arch": "cnn3", "input_size": 48, "mean": 0.5, "std": 0.25, "config": {"epochs": 1}}

@@ -132,4 +132,4 @@ def test_cli_text_output(tmp_path, capsys):
 def test_cli_refuses_an_annotate_name_it_cannot_write(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         predict_main([str(tmp_path / "a.png"), "--annotate", str(tmp_path / "out.txt")])
-    assert exit_.value.code == 2 and "--annotate: name the output file with one of" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "--annotate: OpenCV cannot write" in capsys.readouterr().err
