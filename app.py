@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from fer.classifier import DEFAULT_MODEL, sidecar_path
 from fer.draw import draw_faces
 from fer.emotions import EMOTIONS
 from fer.images import load_image
 from fer.live import LiveMood
-from fer.model import DEFAULT_MODEL
 from fer.movies import (
     ATTRIBUTION,
     DEFAULT_CATALOGUE,
@@ -44,8 +44,8 @@ NO_FACE_HINT = ("No face found. Try a brighter, front-facing photo in which the 
 # ---------------------------------------------------------------- cached loaders
 
 @st.cache_resource(show_spinner="Loading the emotion model…")
-def get_recognizer(path: str, mtime: float) -> EmotionRecognizer:
-    """One recogniser per model file version: promoting a new default model reloads it (mtime changes)."""
+def get_recognizer(path: str, mtimes: tuple[float, float]) -> EmotionRecognizer:
+    """One recogniser per version of the model and its ONNX export: promoting a new default reloads it."""
     return EmotionRecognizer.load(path)
 
 
@@ -239,7 +239,7 @@ def main() -> None:
     # A top-50 table needs more room than Streamlit's default sidebar (users can still drag it).
     st.markdown("<style>section[data-testid='stSidebar'] {width: 460px !important;}</style>", unsafe_allow_html=True)
     try:
-        rec = get_recognizer(str(MODEL), _mtime(MODEL))
+        rec = get_recognizer(str(MODEL), (_mtime(MODEL), _mtime(sidecar_path(MODEL))))
     except ValueError as e:
         st.error(f"The emotion model could not be loaded: {e}")
         st.stop()

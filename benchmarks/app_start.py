@@ -1,9 +1,10 @@
 """App start-up time and the webcam frame callback's cost.
 
-    python -m benchmarks.app_start [--runs 3] [--frames 300] [--trace]
+    python -m benchmarks.app_start [--runs 3] [--frames 300] [--trace] [--drop-caches]
 
 1. Seconds from `streamlit run app.py` to the first fully rendered page in headless Chromium: the
    recogniser loaded (the webcam component is on the page) and the catalogue loaded (its caption shows).
+   --drop-caches empties the OS file cache before each start (root only), like the first start after a boot.
 2. p50 / p95 ms of the real frame callback (av.VideoFrame in and out, pipeline, smoothing, drawing) on
    640x480 frames, next to the bare pipeline (`EmotionRecognizer.predict` with a StreamTracker).
 """
@@ -24,6 +25,11 @@ from fer.recognizer import EmotionRecognizer
 from fer.scenes import astronaut_frame
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def drop_file_cache() -> None:
+    subprocess.run(["sync"], check=True)
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
 def start_seconds(port: int) -> dict[str, float]:
@@ -84,8 +90,16 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--trace", action="store_true", help="also print when each step of each start was reached")
+    p.add_argument("--drop-caches", action="store_true", help="empty the OS file cache before each start (root)")
     a = p.parse_args()
-    traces = [start_seconds(8700 + i) for i in range(a.runs)]
+    traces = []
+    for i in range(a.runs):
+        if a.drop_caches:
+            try:
+                drop_file_cache()
+            except OSError as e:
+                p.error(f"--drop-caches: cannot write /proc/sys/vm/drop_caches ({e.strerror}); run as root.")
+        traces.append(start_seconds(8700 + i))
     if a.trace:
         for t in traces:
             print("  ".join(f"{k} {v:.2f} s" for k, v in t.items()))

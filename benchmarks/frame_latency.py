@@ -14,7 +14,6 @@ import time
 
 import cv2
 import numpy as np
-import torch
 
 from fer.detect import StreamTracker, iou
 from fer.recognizer import EmotionRecognizer
@@ -30,7 +29,7 @@ def main() -> None:
     shifts = [round(24 * math.sin(i / 15)) for i in range(a.frames)]
     frames, truth = zip(*(astronaut_frame(dx=dx) for dx in shifts))
     w, h = truth[0][2:]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OpenCV {cv2.__version__}, "
+    print(f"classifier: {rec.classifier.backend}, OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), "
           f"{a.frames} frames 640x480, face {w}x{h} px")
     for mode in ("photo", "stream"):
         tracker = StreamTracker() if mode == "stream" else None

@@ -1,9 +1,10 @@
 """Evaluate an emotion model on one split: accuracy, per-class precision/recall/F1, macro F1, confusion matrix.
 
     python -m fer.evaluate --data ../shared/datasets/fer2013.csv.gz --split PrivateTest \
-        [--model PATH] [--json OUT] [--record]
+        [--model PATH] [--json OUT] [--record] [--onnx]
 
 --record stores the figures in the checkpoint itself, under metrics[SPLIT], next to the validation figures.
+--onnx runs the checkpoint's ONNX export through OpenCV, as the app does, instead of torch.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from fer.classifier import export_matches, onnx_classifier, onnx_path
 from fer.data import load_dataset
 from fer.emotions import EMOTIONS
 from fer.model import DEFAULT_MODEL, load_checkpoint, predict_proba, record_metrics
@@ -43,21 +46,31 @@ def metrics_from_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...] 
     }
 
 
-def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_predictions: bool = False) -> dict:
+def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_predictions: bool = False,
+             onnx: bool = False) -> dict:
     """Run the model on one split; returns the metrics dict plus model/split/timing information.
 
     with_predictions adds "images" (N, 48, 48), "labels" (N,) and "probs" (N, 7) arrays (not JSON-able).
+    onnx: run the checkpoint's ONNX export with OpenCV (the app's classifier); ValueError when it is not current.
     """
-    model, meta = load_checkpoint(model_path)
+    path = Path(model_path) if model_path else DEFAULT_MODEL
+    model, meta = load_checkpoint(path)
+    if onnx:
+        if not export_matches(path):
+            raise ValueError(f"{path}: no current ONNX export (run `python -m fer.export --model {path}`).")
+        predict = onnx_classifier(onnx_path(path)).predict
+    else:
+        predict = partial(predict_proba, model, meta)
     ds = load_dataset(data)
     x, y = ds.split(split)
     t0 = time.perf_counter()
-    probs = predict_proba(model, meta, x)
+    probs = predict(x)
     seconds = time.perf_counter() - t0
     cm = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
     np.add.at(cm, (y, probs.argmax(1)), 1)
-    out = {**metrics_from_confusion(cm), "model": str(model_path or DEFAULT_MODEL), "arch": meta["arch"],
-           "data": str(data), "split": split, "n": int(len(y)), "images_per_s": round(len(y) / seconds, 1)}
+    out = {**metrics_from_confusion(cm), "model": str(path), "arch": meta["arch"],
+           "backend": "onnx" if onnx else "torch", "data": str(data), "split": split, "n": int(len(y)),
+           "images_per_s": round(len(y) / seconds, 1)}
     if with_predictions:
         out.update(images=x, labels=y, probs=probs)
     return out
@@ -84,13 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="PrivateTest")
     p.add_argument("--json", default=None, help="also write the metrics as JSON here")
     p.add_argument("--record", action="store_true", help="also store the figures in the checkpoint (metrics[SPLIT])")
+    p.add_argument("--onnx", action="store_true", help="run the ONNX export with OpenCV, as the app does")
     a = p.parse_args(argv)
+    if a.record and a.onnx:
+        p.error("--record stores the checkpoint's own (torch) figures; leave out --onnx.")
     try:
-        m = evaluate(a.model, a.data, a.split)
+        m = evaluate(a.model, a.data, a.split, onnx=a.onnx)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"model {m['model']} ({m['arch']}) on {m['data']}")
+    print(f"model {m['model']} ({m['arch']}, {m['backend']}) on {m['data']}")
     print(format_report(m))
     if a.json:
         Path(a.json).write_text(json.dumps(m, indent=2))

@@ -6,6 +6,7 @@ Inputs are (N, 1, S, S) float tensors: grayscale faces resized to 48x48, centre-
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fer.classifier import DEFAULT_MODEL, export_matches, sidecar_path, write_sidecar
 from fer.emotions import EMOTIONS
 
 FORMAT_VERSION = 1
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "emotion_cnn.pt"
 
 
 def _block(cin: int, cout: int, k: int, dropout: float) -> nn.Sequential:
@@ -89,11 +90,32 @@ def build_model(arch: str, input_size: int | None = None) -> nn.Module:
 
 
 def preprocess(faces: np.ndarray | torch.Tensor, input_size: int, mean: float, std: float) -> torch.Tensor:
-    """uint8 (N, 48, 48) faces -> normalised float (N, 1, S, S), centre-cropped to S = input_size."""
-    x = torch.as_tensor(faces)
+    """uint8 (N, 48, 48) or (N, 1, 48, 48) faces -> normalised float (N, 1, S, S), centre-cropped to S = input_size."""
+    x = faces if isinstance(faces, torch.Tensor) else torch.from_numpy(faces)
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
     off = (x.shape[-1] - input_size) // 2
-    x = x[..., off:off + input_size, off:off + input_size].float().unsqueeze(1)
+    x = x[..., off:off + input_size, off:off + input_size].float()
     return ((x / 255.0 - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+class InferenceNet(nn.Module):
+    """The whole inference path as one module: raw faces -> `preprocess` -> net -> softmax, mirror-averaged.
+
+    Input: (N, 1, 48, 48) or (N, 48, 48) pixel values 0..255; output: (N, 7) probabilities. `predict_proba` runs it
+    with torch and `fer.export` exports it to ONNX for the app, so both paths share one definition.
+    """
+
+    def __init__(self, model: nn.Module, meta: dict):
+        super().__init__()
+        self.model, self.input_size, self.mean, self.std = model, meta["input_size"], meta["mean"], meta["std"]
+        # Mirror by gathering columns in reverse: `flip` exports as a negative-step Slice, which OpenCV rejects.
+        self.register_buffer("reversed_columns", torch.arange(self.input_size - 1, -1, -1), persistent=False)
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        x = preprocess(faces, self.input_size, self.mean, self.std)
+        mirrored = x.index_select(3, self.reversed_columns)
+        return (F.softmax(self.model(x), dim=1) + F.softmax(self.model(mirrored), dim=1)) / 2
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra) -> None:
@@ -103,12 +125,19 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra) -> 
 
 
 def record_metrics(path: str | Path, name: str, figures: dict) -> None:
-    """Store evaluation figures in a checkpoint under metrics[name] (weights untouched), atomically."""
+    """Store evaluation figures in a checkpoint under metrics[name] (weights untouched), atomically.
+
+    The weights do not change, so an ONNX export that matched the checkpoint is marked as matching it still.
+    """
     path = Path(path)
     load_checkpoint(path)  # refuse a broken or foreign file with the usual clear error
+    exported = export_matches(path)
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     ckpt["metrics"] = {**(ckpt.get("metrics") or {}), name: figures}
     _save_atomic(ckpt, path)
+    if exported:
+        info = json.loads(sidecar_path(path).read_text())
+        write_sidecar(path, sidecar_path(path), **{k: v for k, v in info.items() if k != "checkpoint_sha256"})
 
 
 def _save_atomic(ckpt: dict, path: Path) -> None:
@@ -146,10 +175,7 @@ def load_checkpoint(path: str | Path | None = None) -> tuple[nn.Module, dict]:
 @torch.inference_mode()
 def predict_proba(model: nn.Module, meta: dict, faces: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Class probabilities (N, 7) for uint8 (N, 48, 48) faces, averaged with the mirrored faces."""
-    out = []
-    for i in range(0, len(faces), batch_size):
-        x = preprocess(faces[i:i + batch_size], meta["input_size"], meta["mean"], meta["std"])
-        logits = model(torch.cat([x, x.flip(-1)]))
-        p = F.softmax(logits, dim=1)
-        out.append(((p[:len(x)] + p[len(x):]) / 2).numpy())
+    net = InferenceNet(model, meta)
+    out = [net(torch.from_numpy(np.ascontiguousarray(faces[i:i + batch_size]))).numpy()
+           for i in range(0, len(faces), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
+from fer.classifier import Classifier, load_classifier
 from fer.detect import Box, FaceDetector, StreamTracker, crop_face
 from fer.emotions import EMOTIONS
-from fer.model import load_checkpoint, predict_proba
 
 # Square crop side = Haar box side * (1 + CROP_MARGIN). On PublicTest faces pasted into frames the Haar box
 # matches FER2013's own framing (median side ratio 1.006, centred), and margin 0 scored best
@@ -39,17 +38,15 @@ def faces_from_probs(boxes: list[Box], probs: np.ndarray) -> list[Face]:
 class EmotionRecognizer:
     """Faces and their emotions in an image. Stateless and thread-safe apart from an optional `StreamTracker`."""
 
-    def __init__(self, model: torch.nn.Module, meta: dict, detector: FaceDetector | None = None,
-                 margin: float = CROP_MARGIN):
-        self.model, self.meta = model, meta
+    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, margin: float = CROP_MARGIN):
+        self.classifier = classifier
         self.detector = detector or FaceDetector()
         self.margin = margin
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> EmotionRecognizer:
-        """The shipped default model, or a checkpoint written by `python -m fer.train`."""
-        model, meta = load_checkpoint(path)
-        return cls(model, meta)
+        """The shipped default model, or a checkpoint written by `python -m fer.train` (see `load_classifier`)."""
+        return cls(load_classifier(path))
 
     def classify(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
         """(N, 7) probabilities for face crops of any size (grayscale, or BGR converted here)."""
@@ -57,7 +54,7 @@ class EmotionRecognizer:
         batch = np.stack([c if c.shape == (48, 48) else
                           cv2.resize(c, (48, 48), interpolation=cv2.INTER_AREA if c.shape[0] > 48 else cv2.INTER_LINEAR)
                           for c in faces]) if faces else np.zeros((0, 48, 48), np.uint8)
-        return predict_proba(self.model, self.meta, batch)
+        return self.classifier.predict(batch)
 
     def predict(self, image: np.ndarray, tracker: StreamTracker | None = None) -> list[Face]:
         """Faces in an H×W×3 BGR or H×W gray uint8 image, largest first; [] when there is none.
@@ -71,7 +68,7 @@ class EmotionRecognizer:
         if not boxes:
             return []
         crops = np.stack([crop_face(gray, b, self.margin) for b in boxes])
-        return faces_from_probs(boxes, predict_proba(self.model, self.meta, crops))
+        return faces_from_probs(boxes, self.classifier.predict(crops))
 
 
 def _gray(image: np.ndarray) -> np.ndarray:

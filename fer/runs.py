@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fer.classifier import onnx_path, sidecar_path
 from fer.model import DEFAULT_MODEL, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,22 +172,32 @@ def save_upload(runs_dir: Path, filename: str, data: bytes) -> Path:
 
 
 def promote(model: Path, default: Path = DEFAULT_MODEL) -> Path | None:
-    """Make `model` the default atomically; the previous default is kept as <name>.prev.pt. Returns the backup."""
+    """Make `model` the default, with its ONNX export for the app; the previous default is kept as <name>.prev.pt.
+
+    Everything is written and checked beside the default first, then moved into place, so a bad model or a
+    failed export leaves the old default untouched. Returns the backup (None when there was no default).
+    """
+    from fer.export import export_onnx  # imports torch.onnx: only the training page needs it
+
     load_checkpoint(model)  # refuse a broken file before touching anything
     default.parent.mkdir(parents=True, exist_ok=True)
-    backup = None
-    if default.exists():
-        backup = default.with_suffix(".prev.pt")
-        fd, tmp = tempfile.mkstemp(dir=default.parent, suffix=".tmp")
-        os.close(fd)
-        shutil.copyfile(default, tmp)
-        os.replace(tmp, backup)
-    fd, tmp = tempfile.mkstemp(dir=default.parent, suffix=".tmp")
-    os.close(fd)
+    staged = default.with_name(f".{default.stem}.staged.pt")
+    staged_onnx = onnx_path(staged)
     try:
-        shutil.copyfile(model, tmp)
-        load_checkpoint(tmp)
-        os.replace(tmp, default)
+        shutil.copyfile(model, staged)
+        load_checkpoint(staged)
+        export_onnx(staged, staged_onnx)  # its sidecar records the hash of these bytes, which become the default's
+        backup = None
+        if default.exists():
+            backup = default.with_suffix(".prev.pt")
+            fd, tmp = tempfile.mkstemp(dir=default.parent, suffix=".tmp")
+            os.close(fd)
+            shutil.copyfile(default, tmp)
+            os.replace(tmp, backup)
+        os.replace(staged, default)
+        os.replace(staged_onnx, onnx_path(default))
+        os.replace(sidecar_path(staged_onnx), sidecar_path(default))
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        for leftover in (staged, staged_onnx, sidecar_path(staged_onnx)):
+            leftover.unlink(missing_ok=True)
     return backup

@@ -158,7 +158,8 @@ def evaluate_view() -> None:
     if m:
         show_metrics(m)
     if label != "shipped default" and st.button("Use as default", key="promote",
-                                                help="Copies this model to models/; the old one is kept as a backup."):
+                                                help="Copies this model and its ONNX export (what the main page runs) "
+                                                     "to models/; the old one is kept as a backup."):
         try:
             backup = runs.promote(choices[label], MODEL)
             st.success(f"{label} is now the default model" + (f" (previous kept as {backup.name})." if backup else "."))

@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -138,3 +140,23 @@ def test_snapshot_mode_uses_the_same_path(monkeypatch, face_png):
                         [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()  # a camera sends JPEG
     at.camera_input[0].set_value(("snap.jpg", jpeg, "image/jpeg")).run()
     assert _sidebar_metrics(at)["Mood"] == face.emotion.capitalize()
+
+
+def test_the_page_recognises_faces_without_importing_torch(face_png, tmp_path):
+    """torch takes ~1 s to import, the largest part of the app's start: the main page runs the ONNX export."""
+    png = tmp_path / "face.png"
+    png.write_bytes(face_png[0])
+    script = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(ROOT / "app.py")!r}, default_timeout=60)
+at.session_state["input_mode"] = "Photo"
+at.run()
+at.file_uploader[0].upload("face.png", open({str(png)!r}, "rb").read(), "image/png")
+at.run()
+assert not at.exception, at.exception
+print(at.sidebar.metric[0].value, "torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [face_png[1].emotion.capitalize(), "False"]

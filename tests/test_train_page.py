@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fer import runs
+from fer.classifier import export_matches, load_classifier
 from fer.model import DEFAULT_MODEL, load_checkpoint
 from tests.conftest import ROOT
 
@@ -95,7 +96,9 @@ def test_evaluation_shows_metrics_confusion_matrix_and_promote_replaces_the_defa
     assert any("now the default model" in s.value for s in at.success)
     assert model.read_bytes() == run.best_model.read_bytes()
     assert model.with_suffix(".prev.pt").read_bytes() == old
-    assert [p.name for p in model.parent.iterdir() if p.suffix == ".tmp"] == []
+    assert export_matches(model) and load_classifier(model).backend == "onnx"  # the main page runs it without torch
+    assert sorted(p.name for p in model.parent.iterdir()) == [
+        "emotion_cnn.onnx", "emotion_cnn.onnx.json", "emotion_cnn.prev.pt", "emotion_cnn.pt"]
 
 
 def test_one_training_at_a_time_stop_and_resume(env, tiny_csv):
@@ -140,3 +143,4 @@ def test_promote_refuses_a_broken_model(env, tmp_path):
         runs.promote(broken, model)
     assert model.read_bytes() == before
     load_checkpoint(model)
+    assert sorted(p.name for p in model.parent.iterdir()) == ["emotion_cnn.pt"]

@@ -1,0 +1,104 @@
+"""The face classifier behind `EmotionRecognizer`: a checkpoint's ONNX export run by OpenCV, or torch.
+
+Importing torch takes about a second, the largest part of the app's start. So a checkpoint
+`<name>.pt` ships with `<name>.onnx` (written by `python -m fer.export`; it contains the whole
+inference graph of `fer.model.InferenceNet`: crop, normalisation, net, softmax, mirror averaging)
+and `<name>.onnx.json`, which records the SHA-256 of the checkpoint it came from. The export is used
+only while that hash matches, so a checkpoint replaced by hand is never paired with a stale export:
+it falls back to torch (slower start, same results).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer.emotions import EMOTIONS
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "emotion_cnn.pt"
+BATCH = 256  # faces per OpenCV forward pass (bounds memory on a whole-dataset run)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """`predict`: uint8 (N, 48, 48) faces -> (N, 7) probabilities in EMOTIONS order. Thread-safe."""
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    backend: str  # "onnx" (OpenCV DNN) or "torch"
+
+
+def onnx_path(checkpoint: Path) -> Path:
+    return checkpoint.with_suffix(".onnx")
+
+
+def sidecar_path(checkpoint: Path) -> Path:
+    return checkpoint.with_suffix(".onnx.json")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def export_matches(checkpoint: Path) -> bool:
+    """True when `checkpoint` has an ONNX export made from exactly these bytes."""
+    try:
+        info = json.loads(sidecar_path(checkpoint).read_text())
+        return (onnx_path(checkpoint).is_file() and info["classes"] == list(EMOTIONS)
+                and info["checkpoint_sha256"] == file_sha256(checkpoint))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def write_sidecar(checkpoint: Path, sidecar: Path, **info) -> None:
+    """Record that the export next to `sidecar` was made from `checkpoint` (its current bytes)."""
+    info = {"checkpoint_sha256": file_sha256(checkpoint), "classes": list(EMOTIONS), **info}
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    tmp.write_text(json.dumps(info, indent=1) + "\n")
+    tmp.replace(sidecar)
+
+
+def onnx_classifier(path: Path) -> Classifier:
+    """OpenCV DNN on an exported graph: raw faces in, mirror-averaged probabilities out."""
+    net = cv2.dnn.readNetFromONNX(str(path))
+    lock = threading.Lock()  # NOTE: setInput + forward is stateful; streams and script threads share the net
+
+    def predict(faces: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(faces), BATCH):
+            with lock:
+                net.setInput(np.ascontiguousarray(faces[i:i + BATCH, None], dtype=np.float32))
+                out.append(net.forward().copy())
+        return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)
+
+    return Classifier(predict, "onnx")
+
+
+def load_classifier(checkpoint: str | Path | None = None) -> Classifier:
+    """The classifier of a checkpoint (default: the shipped model): its ONNX export when current, else torch.
+
+    Raises ValueError with one clear sentence for a missing, corrupt or mismatched checkpoint.
+    """
+    path = Path(checkpoint) if checkpoint else DEFAULT_MODEL
+    if not path.is_file():
+        raise ValueError(f"{path}: model file not found.")
+    if export_matches(path):
+        try:
+            return onnx_classifier(onnx_path(path))
+        except cv2.error as e:
+            log.warning("%s: unreadable ONNX export (%s); using torch.", onnx_path(path), e.err)
+    elif onnx_path(path).exists():
+        log.warning("%s was not exported from %s (run `python -m fer.export`); using torch.", onnx_path(path), path)
+    from fer.model import load_checkpoint, predict_proba  # imports torch: only when there is no usable export
+
+    model, meta = load_checkpoint(path)
+    return Classifier(lambda faces: predict_proba(model, meta, faces), "torch")
