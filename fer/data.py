@@ -208,8 +208,11 @@ def _from_entries(entries, source: str) -> FaceDataset:
     return FaceDataset(np.stack(images), np.array(labels, np.int64), np.array(splits), source)
 
 
-def apply_ferplus(ds: FaceDataset, ferplus: str | Path) -> FaceDataset:
-    """Replace Training labels by the FER+ majority vote (rows aligned with fer2013.csv)."""
+def apply_ferplus(ds: FaceDataset, ferplus: str | Path, splits: tuple[str, ...] = ("Training",)) -> FaceDataset:
+    """Replace the labels of `splits` by the FER+ majority vote (rows aligned with fer2013.csv).
+
+    Rows of those splits whose majority is contempt / unknown / not-a-face, or a tie, are dropped.
+    """
     ferplus = Path(ferplus)
     try:
         votes = pd.read_csv(ferplus)
@@ -222,7 +225,7 @@ def apply_ferplus(ds: FaceDataset, ferplus: str | Path) -> FaceDataset:
     top = v.argmax(1)
     unique = (v == v.max(1, keepdims=True)).sum(1) == 1
     mapped = np.array([-1 if FERPLUS_COLUMNS[c] is None else FERPLUS_COLUMNS[c] for c in FERPLUS_COLUMNS])[top]
-    train = ds.splits == "Training"
-    keep = ~train | (unique & (mapped >= 0))
-    labels = np.where(train, mapped, ds.labels)
+    relabel = np.isin(ds.splits, splits)
+    keep = ~relabel | (unique & (mapped >= 0))
+    labels = np.where(relabel, mapped, ds.labels)
     return FaceDataset(ds.images[keep], labels[keep].astype(np.int64), ds.splits[keep], ds.source + " +FER+")

@@ -1,10 +1,11 @@
 """Evaluate an emotion model on one split: accuracy, per-class precision/recall/F1, macro F1, confusion matrix.
 
     python -m fer.evaluate --data ../shared/datasets/fer2013.csv.gz --split PrivateTest \
-        [--model PATH] [--json OUT] [--record] [--onnx]
+        [--model PATH] [--json OUT] [--record] [--onnx] [--ferplus ../shared/datasets/fer2013new.csv]
 
 --record stores the figures in the checkpoint itself, under metrics[SPLIT], next to the validation figures.
 --onnx runs the checkpoint's ONNX export through OpenCV, as the app does, instead of torch.
+--ferplus scores against the FER+ annotators' majority labels of the split instead of FER2013's own.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fer.classifier import export_matches, onnx_classifier, onnx_path
-from fer.data import load_dataset
+from fer.data import apply_ferplus, load_dataset
 from fer.emotions import EMOTIONS
 from fer.model import DEFAULT_MODEL, load_checkpoint, predict_proba, record_metrics
 
@@ -47,11 +48,12 @@ def metrics_from_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...] 
 
 
 def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_predictions: bool = False,
-             onnx: bool = False) -> dict:
+             onnx: bool = False, ferplus: str | Path | None = None) -> dict:
     """Run the model on one split; returns the metrics dict plus model/split/timing information.
 
     with_predictions adds "images" (N, 48, 48), "labels" (N,) and "probs" (N, 7) arrays (not JSON-able).
     onnx: run the checkpoint's ONNX export with OpenCV (the app's classifier); ValueError when it is not current.
+    ferplus: fer2013new.csv; the split's labels become the FER+ majority (rows without one are left out).
     """
     path = Path(model_path) if model_path else DEFAULT_MODEL
     model, meta = load_checkpoint(path)
@@ -62,6 +64,8 @@ def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_p
     else:
         predict = partial(predict_proba, model, meta)
     ds = load_dataset(data)
+    if ferplus:
+        ds = apply_ferplus(ds, ferplus, splits=(split,))
     x, y = ds.split(split)
     t0 = time.perf_counter()
     probs = predict(x)
@@ -69,7 +73,8 @@ def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_p
     cm = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
     np.add.at(cm, (y, probs.argmax(1)), 1)
     out = {**metrics_from_confusion(cm), "model": str(path), "arch": meta["arch"],
-           "backend": "onnx" if onnx else "torch", "data": str(data), "split": split, "n": int(len(y)),
+           "backend": "onnx" if onnx else "torch", "data": str(data),
+           "label_source": "FER+ majority" if ferplus else "FER2013", "split": split, "n": int(len(y)),
            "images_per_s": round(len(y) / seconds, 1)}
     if with_predictions:
         out.update(images=x, labels=y, probs=probs)
@@ -98,15 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the metrics as JSON here")
     p.add_argument("--record", action="store_true", help="also store the figures in the checkpoint (metrics[SPLIT])")
     p.add_argument("--onnx", action="store_true", help="run the ONNX export with OpenCV, as the app does")
+    p.add_argument("--ferplus", default=None, help="fer2013new.csv: score against the FER+ majority labels")
     a = p.parse_args(argv)
-    if a.record and a.onnx:
-        p.error("--record stores the checkpoint's own (torch) figures; leave out --onnx.")
+    if a.record and (a.onnx or a.ferplus):
+        p.error("--record stores the checkpoint's own figures on FER2013 labels; leave out --onnx and --ferplus.")
     try:
-        m = evaluate(a.model, a.data, a.split, onnx=a.onnx)
+        m = evaluate(a.model, a.data, a.split, onnx=a.onnx, ferplus=a.ferplus)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"model {m['model']} ({m['arch']}, {m['backend']}) on {m['data']}")
+    print(f"model {m['model']} ({m['arch']}, {m['backend']}) on {m['data']}, {m['label_source']} labels")
     print(format_report(m))
     if a.json:
         Path(a.json).write_text(json.dumps(m, indent=2))

@@ -4,7 +4,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from fer.data import MAX_ZIP_BYTES, load_dataset
+from fer import evaluate
+from fer.data import MAX_ZIP_BYTES, apply_ferplus, load_dataset
 from fer.emotions import EMOTIONS
 from tests.conftest import FER_CSV, synthetic_faces, write_csv
 
@@ -121,3 +122,38 @@ def test_ferplus_relabels_training_only():
         np.testing.assert_array_equal(fp.split(split)[1], ds.split(split)[1])
     n_train = len(fp.split("Training")[1])
     assert 20_000 < n_train < len(ds.split("Training")[1])
+
+
+def _votes(path, tiny_ds, private_votes):
+    """A fer2013new.csv for tiny_csv: Training rows vote 'neutral'; PrivateTest rows get `private_votes`."""
+    header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    rows, k = [header], 0
+    for i, usage in enumerate(tiny_ds.splits):
+        if usage == "PrivateTest":
+            votes = private_votes[k % len(private_votes)]
+            k += 1
+        else:
+            votes = [10, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        rows.append(f"{usage},fer{i:07d}.png," + ",".join(map(str, votes)))
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_ferplus_relabels_the_chosen_splits_and_drops_rows_without_a_majority(tiny_csv, tmp_path):
+    ds = load_dataset(tiny_csv)
+    happy, tie = [1, 8, 1, 0, 0, 0, 0, 0, 0, 0], [5, 5, 0, 0, 0, 0, 0, 0, 0, 0]
+    contempt = [0, 0, 0, 0, 0, 0, 0, 9, 1, 0]
+    votes = _votes(tmp_path / "new.csv", ds, [happy, tie, contempt])
+    fp = apply_ferplus(ds, votes, splits=("PrivateTest",))
+    np.testing.assert_array_equal(fp.split("Training")[1], ds.split("Training")[1])  # untouched
+    _, y = fp.split("PrivateTest")
+    assert len(y) == 5 and set(y) == {EMOTIONS.index("happy")}  # 14 rows: 5 happy, 5 ties, 4 contempt
+
+
+def test_evaluate_ferplus_scores_against_the_majority_labels(tiny_csv, tmp_path):
+    ds = load_dataset(tiny_csv)
+    happy = [0, 10, 0, 0, 0, 0, 0, 0, 0, 0]
+    votes = _votes(tmp_path / "new.csv", ds, [happy])
+    m = evaluate.evaluate(None, tiny_csv, "PrivateTest", ferplus=votes)
+    assert m["label_source"] == "FER+ majority" and m["n"] == 14
+    assert np.array(m["confusion_matrix"])[EMOTIONS.index("happy")].sum() == 14  # every true label is happy
