@@ -62,22 +62,23 @@ def _mtime(path: Path) -> float:
 # ---------------------------------------------------------------- sidebar parts
 
 def current_mapping() -> dict[str, str]:
-    """Emotion -> genre from the mapping editor's widgets (initialised from the paper preset)."""
-    preset = st.session_state.setdefault("preset", "paper")
-    return {e: st.session_state.setdefault(f"genre_{e}", PRESETS[preset][e]) for e in EMOTIONS}
-
-
-def _apply_preset() -> None:
-    for e in EMOTIONS:
-        st.session_state[f"genre_{e}"] = PRESETS[st.session_state["preset"]][e]
+    """Emotion -> genre from the mapping editor: the chosen preset, with the user's per-emotion changes."""
+    preset = st.session_state.get("preset", "paper")
+    return {e: st.session_state.get(f"genre_{preset}_{e}", PRESETS[preset][e]) for e in EMOTIONS}
 
 
 def mapping_editor() -> None:
-    current_mapping()  # make sure every key exists before the widgets read them
+    """Preset, then one genre per emotion. Each preset has its own widgets, whose defaults are the preset.
+
+    NOTE: defaults go to the widgets, never into st.session_state. A value written there in a run that a
+    click interrupts before the widget is drawn is used by the server on the next run, but the browser
+    draws the widget at its own default (the first genre, Action) and sends that back: the recommendations
+    switched genre by themselves in about half of the browser starts in which Photo was clicked at once.
+    """
     with st.expander("Emotion → genre"):
-        st.selectbox("Preset", list(PRESETS), key="preset", on_change=_apply_preset)
+        preset = st.selectbox("Preset", list(PRESETS), key="preset")
         for e in EMOTIONS:
-            st.selectbox(e.capitalize(), GENRES, key=f"genre_{e}")
+            st.selectbox(e.capitalize(), GENRES, index=GENRES.index(PRESETS[preset][e]), key=f"genre_{preset}_{e}")
 
 
 def recommendations(emotion: str | None, confidence: float, source: str) -> None:
@@ -87,7 +88,7 @@ def recommendations(emotion: str | None, confidence: float, source: str) -> None
         return
     genre = current_mapping()[emotion]
     c1, c2 = st.columns(2)
-    c1.metric("Mood", emotion.capitalize(), f"{confidence:.0%} {source}", delta_color="off")
+    c1.metric("Mood", emotion.capitalize(), f"{confidence:.0%} {source}", delta_color="off", delta_arrow="off")
     c2.metric("Genre", genre)
     try:
         movies, _ = get_catalogue(str(CATALOGUE), _mtime(CATALOGUE))
@@ -229,9 +230,9 @@ def live_recommendations() -> None:
         st.caption(f"{snap.faces} face(s) in view · {snap.ms_per_frame:.1f} ms/frame")
 
 
-# ---------------------------------------------------------------- page
+# ---------------------------------------------------------------- pages
 
-def main() -> None:
+def mood_page() -> None:
     st.set_page_config(page_title="Mood to movie", page_icon="🎬", layout="wide")
     st.title("🎬 Mood to movie")
     st.caption("Show your face: a CNN reads your expression and suggests top IMDb movies for the mood. "
@@ -267,6 +268,12 @@ def main() -> None:
             recommendations(mood, confidence, source)
         mapping_editor()
         catalogue_panel()
+
+
+def main() -> None:
+    """Names the pages in the sidebar (a file-named "app" entry otherwise) and runs the chosen one."""
+    st.navigation([st.Page(mood_page, title="Mood to movie", icon="🎬", default=True),
+                   st.Page("pages/1_Train_and_evaluate.py", title="Train and evaluate", icon="🧪")]).run()
 
 
 main()
