@@ -60,8 +60,9 @@ def export_matches(checkpoint: Path) -> bool:
 
 
 def write_sidecar(checkpoint: Path, sidecar: Path, **info) -> None:
-    """Record that the export next to `sidecar` was made from `checkpoint` (its current bytes)."""
-    info = {"checkpoint_sha256": file_sha256(checkpoint), "classes": list(EMOTIONS), **info}
+    """Record that the export next to `sidecar` was made from `checkpoint` (its current bytes; any old hash in
+    `info` is replaced)."""
+    info = {**info, "checkpoint_sha256": file_sha256(checkpoint), "classes": list(EMOTIONS)}
     tmp = sidecar.with_name(sidecar.name + ".tmp")
     tmp.write_text(json.dumps(info, indent=1) + "\n")
     tmp.replace(sidecar)
@@ -83,6 +84,18 @@ def onnx_classifier(path: Path) -> Classifier:
     return Classifier(predict, "onnx")
 
 
+def current_export(checkpoint: Path) -> Classifier | None:
+    """The checkpoint's ONNX export when it was made from these bytes and OpenCV reads it; else None (logged)."""
+    if export_matches(checkpoint):
+        try:
+            return onnx_classifier(onnx_path(checkpoint))
+        except cv2.error as e:
+            log.warning("%s: unreadable ONNX export (%s).", onnx_path(checkpoint), e.err)
+    elif onnx_path(checkpoint).exists():
+        log.warning("%s was not exported from %s (run `python -m fer.export`).", onnx_path(checkpoint), checkpoint)
+    return None
+
+
 def load_classifier(checkpoint: str | Path | None = None) -> Classifier:
     """The classifier of a checkpoint (default: the shipped model): its ONNX export when current, else torch.
 
@@ -91,13 +104,9 @@ def load_classifier(checkpoint: str | Path | None = None) -> Classifier:
     path = Path(checkpoint) if checkpoint else DEFAULT_MODEL
     if not path.is_file():
         raise ValueError(f"{path}: model file not found.")
-    if export_matches(path):
-        try:
-            return onnx_classifier(onnx_path(path))
-        except cv2.error as e:
-            log.warning("%s: unreadable ONNX export (%s); using torch.", onnx_path(path), e.err)
-    elif onnx_path(path).exists():
-        log.warning("%s was not exported from %s (run `python -m fer.export`); using torch.", onnx_path(path), path)
+    export = current_export(path)
+    if export is not None:
+        return export
     from fer.model import load_checkpoint, predict_proba  # imports torch: only when there is no usable export
 
     model, meta = load_checkpoint(path)

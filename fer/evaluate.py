@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.classifier import export_matches, onnx_classifier, onnx_path
+from fer.classifier import current_export
 from fer.data import apply_ferplus, load_dataset
 from fer.emotions import EMOTIONS
 from fer.model import DEFAULT_MODEL, load_checkpoint, predict_proba, record_metrics
@@ -58,9 +58,10 @@ def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_p
     path = Path(model_path) if model_path else DEFAULT_MODEL
     model, meta = load_checkpoint(path)
     if onnx:
-        if not export_matches(path):
+        export = current_export(path)
+        if export is None:
             raise ValueError(f"{path}: no current ONNX export (run `python -m fer.export --model {path}`).")
-        predict = onnx_classifier(onnx_path(path)).predict
+        predict = export.predict
     else:
         predict = partial(predict_proba, model, meta)
     ds = load_dataset(data)

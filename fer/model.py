@@ -136,8 +136,7 @@ def record_metrics(path: str | Path, name: str, figures: dict) -> None:
     ckpt["metrics"] = {**(ckpt.get("metrics") or {}), name: figures}
     _save_atomic(ckpt, path)
     if exported:
-        info = json.loads(sidecar_path(path).read_text())
-        write_sidecar(path, sidecar_path(path), **{k: v for k, v in info.items() if k != "checkpoint_sha256"})
+        write_sidecar(path, sidecar_path(path), **json.loads(sidecar_path(path).read_text()))
 
 
 def _save_atomic(ckpt: dict, path: Path) -> None:

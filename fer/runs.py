@@ -185,8 +185,7 @@ def promote(model: Path, default: Path = DEFAULT_MODEL) -> Path | None:
     staged_onnx = onnx_path(staged)
     try:
         shutil.copyfile(model, staged)
-        load_checkpoint(staged)
-        export_onnx(staged, staged_onnx)  # its sidecar records the hash of these bytes, which become the default's
+        export_onnx(staged, staged_onnx)  # checks the copy; its sidecar records the hash of the default-to-be
         backup = None
         if default.exists():
             backup = default.with_suffix(".prev.pt")
