@@ -2,40 +2,32 @@
 
     streamlit run app.py
 
-UI only: everything else lives in fer/. Environment overrides (used by the tests): FER_CATALOGUE
-(catalogue file), FER_IMDB_SOURCE (refresh source), FER_MODEL (model checkpoint).
+UI only: everything else lives in fer/. Environment overrides (used by the tests): see fer/files.py, and
+FER_IMDB_SOURCE (refresh source).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fer.classifier import DEFAULT_MODEL, sidecar_path
 from fer.draw import draw_faces
 from fer.emotions import EMOTIONS
+from fer.files import catalogue_path, model_path, sidecar_path
+from fer.genres import GENRES, PRESETS, build_mapping
 from fer.images import load_image
-from fer.live import LiveMood
-from fer.movies import (
-    ATTRIBUTION,
-    DEFAULT_CATALOGUE,
-    GENRES,
-    IMDB_BASE,
-    PRESETS,
-    RefreshError,
-    load_catalogue,
-    refresh,
-    top_movies,
-)
+from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
+from fer.mood import Reading, read_mood
+from fer.movies import ATTRIBUTION, IMDB_BASE, RefreshError, load_catalogue, refresh, top_movies
 from fer.recognizer import EmotionRecognizer
 
-CATALOGUE = Path(os.environ.get("FER_CATALOGUE", DEFAULT_CATALOGUE))
+CATALOGUE = catalogue_path()
 IMDB_SOURCE = os.environ.get("FER_IMDB_SOURCE", IMDB_BASE)
-MODEL = Path(os.environ.get("FER_MODEL", DEFAULT_MODEL))
+MODEL = model_path()
 INPUT_MODES = ("Webcam", "Photo", "Snapshot")
 NO_FACE_HINT = ("No face found. Try a brighter, front-facing photo in which the face is larger "
                 "(at least about 60 pixels wide), without sunglasses or strong shadows.")
@@ -64,7 +56,8 @@ def _mtime(path: Path) -> float:
 def current_mapping() -> dict[str, str]:
     """Emotion -> genre from the mapping editor: the chosen preset, with the user's per-emotion changes."""
     preset = st.session_state.get("preset", "paper")
-    return {e: st.session_state.get(f"genre_{preset}_{e}", PRESETS[preset][e]) for e in EMOTIONS}
+    return build_mapping(preset, {e: st.session_state[f"genre_{preset}_{e}"] for e in EMOTIONS
+                                  if f"genre_{preset}_{e}" in st.session_state})
 
 
 def mapping_editor() -> None:
@@ -81,14 +74,15 @@ def mapping_editor() -> None:
             st.selectbox(e.capitalize(), GENRES, index=GENRES.index(PRESETS[preset][e]), key=f"genre_{preset}_{e}")
 
 
-def recommendations(emotion: str | None, confidence: float, source: str) -> None:
+def recommendations(reading: Reading | None) -> None:
     """Detected emotion, its genre, and the genre's top-50 list."""
-    if emotion is None:
+    if reading is None:
         st.info("No mood yet: show a face to the camera or upload a photo.")
         return
-    genre = current_mapping()[emotion]
+    genre = current_mapping()[reading.emotion]
     c1, c2 = st.columns(2)
-    c1.metric("Mood", emotion.capitalize(), f"{confidence:.0%} {source}", delta_color="off", delta_arrow="off")
+    c1.metric("Mood", reading.emotion.capitalize(), f"{reading.confidence:.0%} {reading.source}", delta_color="off",
+              delta_arrow="off")
     c2.metric("Genre", genre)
     try:
         movies, _ = get_catalogue(str(CATALOGUE), _mtime(CATALOGUE))
@@ -143,25 +137,25 @@ def face_charts(faces: list) -> None:
             st.bar_chart(pd.Series(f.probs, name="probability"), height=180, horizontal=True)
 
 
-def still_image(data: bytes, rec: EmotionRecognizer) -> tuple[str | None, float, str]:
-    """Photo / snapshot: annotate, chart every face, and pick the mood (largest face or the group)."""
+def group_toggle() -> bool:
+    return st.toggle("Recommend for the whole group", key="group_mood",
+                     help="Off: the largest face decides. On: the mean of all faces.")
+
+
+def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
+    """Photo / snapshot: annotate, chart every face, and read the mood (largest face or the group)."""
     try:
         image = load_image(data)
     except ValueError as e:
         st.error(str(e))
-        return None, 0.0, ""
+        return None
     faces = rec.predict(image)
     st.image(draw_faces(image, faces), channels="BGR", width="stretch")
     if not faces:
         st.warning(NO_FACE_HINT)
-        return None, 0.0, ""
+        return None
     face_charts(faces)
-    if len(faces) > 1 and st.toggle("Recommend for the whole group", key="group_mood",
-                                    help="Off: the largest face decides. On: the mean of all faces."):
-        probs = np.mean([[f.probs[e] for e in EMOTIONS] for f in faces], axis=0)
-        i = int(np.argmax(probs))
-        return EMOTIONS[i], float(probs[i]), f"group of {len(faces)}"
-    return faces[0].emotion, faces[0].confidence, "largest face" if len(faces) > 1 else ""
+    return read_mood([f.probs for f in faces], len(faces) > 1 and group_toggle())
 
 
 def rtc_configuration() -> dict:
@@ -191,6 +185,7 @@ def webcam(rec: EmotionRecognizer) -> LiveMood | None:
         live = st.session_state["live"] = LiveMood(rec)
 
     keep_stream_alive()
+    live.group = group_toggle()
     ctx = webrtc_streamer(key="webcam", mode=WebRtcMode.SENDRECV, video_frame_callback=live.frame_callback(),
                           media_stream_constraints={"video": True, "audio": False},
                           rtc_configuration=rtc_configuration(), async_processing=True)
@@ -212,7 +207,7 @@ def keep_stream_alive() -> None:
     """
     context = st.session_state.get("webcam")
     if st.session_state.get("webcam_rendered") and context is not None:
-        context._last_rendered_run_count = None
+        setattr(context, WEBRTC_RENDERED_RUN_COUNT, None)
     st.session_state["webcam_rendered"] = True
 
 
@@ -223,9 +218,9 @@ def live_recommendations() -> None:
     snap = live.snapshot() if live else None
     locked = st.toggle("Lock this mood", key="lock_mood", help="Freeze the list while you read it.")
     if not locked or "locked_mood" not in st.session_state:
-        st.session_state["locked_mood"] = (snap.mood, snap.confidence) if snap else (None, 0.0)
-    mood, confidence = st.session_state["locked_mood"]
-    recommendations(mood, confidence, "locked" if locked else "live")
+        st.session_state["locked_mood"] = snap.reading if snap else None
+    reading = st.session_state["locked_mood"]
+    recommendations(reading and replace(reading, source="locked" if locked else "live"))
     if snap and snap.frames:
         st.caption(f"{snap.faces} face(s) in view · {snap.ms_per_frame:.1f} ms/frame")
 
@@ -248,32 +243,35 @@ def mood_page() -> None:
     mode = st.radio("Input", INPUT_MODES, key="input_mode", horizontal=True)
     if mode != "Webcam":
         st.session_state["webcam_rendered"] = False
-    mood, confidence, source = None, 0.0, ""
+    reading = None
     if mode == "Webcam":
         live = webcam(rec)
     elif mode == "Photo":
         upload = st.file_uploader("Upload a photo", type=["jpg", "jpeg", "png", "webp", "bmp"])
         if upload is not None:
-            mood, confidence, source = still_image(upload.getvalue(), rec)
+            reading = still_image(upload.getvalue(), rec)
     else:
         shot = st.camera_input("Take a snapshot")
         if shot is not None:
-            mood, confidence, source = still_image(shot.getvalue(), rec)
+            reading = still_image(shot.getvalue(), rec)
 
     with st.sidebar:
         st.header("Your movies")
         if mode == "Webcam" and live is not None:
             live_recommendations()
         else:
-            recommendations(mood, confidence, source)
+            recommendations(reading)
         mapping_editor()
         catalogue_panel()
 
 
 def main() -> None:
     """Names the pages in the sidebar (a file-named "app" entry otherwise) and runs the chosen one."""
-    st.navigation([st.Page(mood_page, title="Mood to movie", icon="🎬", default=True),
-                   st.Page("pages/1_Train_and_evaluate.py", title="Train and evaluate", icon="🧪")]).run()
+    page = st.navigation([st.Page(mood_page, title="Mood to movie", icon="🎬", default=True),
+                          st.Page("pages/1_Train_and_evaluate.py", title="Train and evaluate", icon="🧪")])
+    if page.title != "Mood to movie":
+        st.session_state["webcam_rendered"] = False  # the webcam is not on screen (see keep_stream_alive)
+    page.run()
 
 
 main()

@@ -22,7 +22,7 @@ import numpy as np
 from fer.detect import StreamTracker
 from fer.live import LiveMood
 from fer.recognizer import EmotionRecognizer
-from fer.scenes import astronaut_frame
+from tests.scenes import astronaut_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from fer.detect import StreamTracker, iou
 from fer.recognizer import EmotionRecognizer
-from fer.scenes import astronaut_frame
+from tests.scenes import astronaut_frame
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from fer.data import load_dataset
 from fer.detect import crop_face, iou
 from fer.recognizer import EmotionRecognizer
-from fer.scenes import face_frame
+from tests.scenes import face_frame
 
 FER_CSV = "../shared/datasets/fer2013.csv.gz"
 

@@ -10,8 +10,6 @@ it falls back to torch (slower start, same results).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -22,8 +20,8 @@ import cv2
 import numpy as np
 
 from fer.emotions import EMOTIONS
+from fer.files import DEFAULT_MODEL, export_matches, onnx_path
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "emotion_cnn.pt"
 BATCH = 256  # faces per OpenCV forward pass (bounds memory on a whole-dataset run)
 
 log = logging.getLogger(__name__)
@@ -35,37 +33,6 @@ class Classifier:
 
     predict: Callable[[np.ndarray], np.ndarray]
     backend: str  # "onnx" (OpenCV DNN) or "torch"
-
-
-def onnx_path(checkpoint: Path) -> Path:
-    return checkpoint.with_suffix(".onnx")
-
-
-def sidecar_path(checkpoint: Path) -> Path:
-    return checkpoint.with_suffix(".onnx.json")
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def export_matches(checkpoint: Path) -> bool:
-    """True when `checkpoint` has an ONNX export made from exactly these bytes."""
-    try:
-        info = json.loads(sidecar_path(checkpoint).read_text())
-        return (onnx_path(checkpoint).is_file() and info["classes"] == list(EMOTIONS)
-                and info["checkpoint_sha256"] == file_sha256(checkpoint))
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def write_sidecar(checkpoint: Path, sidecar: Path, **info) -> None:
-    """Record that the export next to `sidecar` was made from `checkpoint` (its current bytes; any old hash in
-    `info` is replaced)."""
-    info = {**info, "checkpoint_sha256": file_sha256(checkpoint), "classes": list(EMOTIONS)}
-    tmp = sidecar.with_name(sidecar.name + ".tmp")
-    tmp.write_text(json.dumps(info, indent=1) + "\n")
-    tmp.replace(sidecar)
 
 
 def onnx_classifier(path: Path) -> Classifier:

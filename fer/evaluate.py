@@ -22,7 +22,8 @@ import numpy as np
 from fer.classifier import current_export
 from fer.data import apply_ferplus, load_dataset
 from fer.emotions import EMOTIONS
-from fer.model import DEFAULT_MODEL, load_checkpoint, predict_proba, record_metrics
+from fer.files import DEFAULT_MODEL
+from fer.model import load_checkpoint, predict_proba, record_metrics
 
 
 def metrics_from_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...] = EMOTIONS) -> dict:

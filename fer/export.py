@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 import torch
 
-from fer.classifier import onnx_classifier, onnx_path, sidecar_path, write_sidecar
-from fer.model import DEFAULT_MODEL, InferenceNet, load_checkpoint, predict_proba
+from fer.classifier import onnx_classifier
+from fer.files import DEFAULT_MODEL, onnx_path, sidecar_path, write_sidecar
+from fer.model import InferenceNet, load_checkpoint, predict_proba
 
 OPSET = 17
 TOLERANCE = 1e-4  # max |probability difference| between OpenCV and torch on the probe faces

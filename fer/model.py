@@ -6,7 +6,6 @@ Inputs are (N, 1, S, S) float tensors: grayscale faces resized to 48x48, centre-
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fer.classifier import DEFAULT_MODEL, export_matches, sidecar_path, write_sidecar
 from fer.emotions import EMOTIONS
+from fer.files import DEFAULT_MODEL, export_matches, read_sidecar, sidecar_path, write_sidecar
 
 FORMAT_VERSION = 1
 
@@ -136,7 +135,7 @@ def record_metrics(path: str | Path, name: str, figures: dict) -> None:
     ckpt["metrics"] = {**(ckpt.get("metrics") or {}), name: figures}
     _save_atomic(ckpt, path)
     if exported:
-        write_sidecar(path, sidecar_path(path), **json.loads(sidecar_path(path).read_text()))
+        write_sidecar(path, sidecar_path(path), **read_sidecar(path))
 
 
 def _save_atomic(ckpt: dict, path: Path) -> None:

@@ -26,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 import requests
 
-from fer.emotions import EMOTIONS
+from fer.files import DEFAULT_CATALOGUE
+from fer.genres import genre_name
 
 IMDB_BASE = "https://datasets.imdbws.com/"
 FILES = ("title.ratings.tsv.gz", "title.basics.tsv.gz")
@@ -35,7 +36,6 @@ HEADERS = {
                             "endYear", "runtimeMinutes", "genres"],
     "title.ratings.tsv.gz": ["tconst", "averageRating", "numVotes"],
 }
-DEFAULT_CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "movies.json.gz"
 # 10,000 votes keeps 72 Film-Noir titles in the 2026-08-06 snapshot (15,000 keeps only 45): the
 # highest round threshold that still fills a top-50 for every genre of the paper's map.
 DEFAULT_MIN_VOTES = 10_000
@@ -45,21 +45,6 @@ ATTRIBUTION = "Information courtesy of IMDb (https://www.imdb.com). Used with pe
 CHUNK_ROWS = 250_000
 TIMEOUT = (10, 60)  # seconds: connect, between bytes
 
-GENRES = ("Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family",
-          "Fantasy", "Film-Noir", "History", "Horror", "Music", "Musical", "Mystery", "News", "Romance", "Sci-Fi",
-          "Sport", "Thriller", "War", "Western")
-PRESETS: dict[str, dict[str, str]] = {
-    # The paper's Table 1.
-    "paper": {"angry": "Family", "disgust": "Musical", "fear": "Sport", "happy": "Thriller", "neutral": "Western",
-              "sad": "Drama", "surprise": "Film-Noir"},
-    # Films that sit with the feeling: people often pick media congruent with their mood.
-    "match my mood": {"angry": "Action", "disgust": "Horror", "fear": "Thriller", "happy": "Comedy",
-                      "neutral": "Documentary", "sad": "Drama", "surprise": "Mystery"},
-    # Films that counter the feeling: warm, light or awe-filled genres for the negative moods.
-    "lift my mood": {"angry": "Comedy", "disgust": "Animation", "fear": "Family", "happy": "Adventure",
-                     "neutral": "Fantasy", "sad": "Comedy", "surprise": "Sci-Fi"},
-}
-
 # What a truncated, corrupt or non-UTF-8 gzip TSV raises somewhere inside gzip / pandas.
 _READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError, pd.errors.ParserError)
 Progress = Callable[[str, int, int | None], None]  # (stage, bytes done, total bytes or None)
@@ -67,36 +52,6 @@ Progress = Callable[[str, int, int | None], None]  # (stage, bytes done, total b
 
 class RefreshError(Exception):
     """A refresh failed; the message is one line for the user. The old catalogue is unchanged."""
-
-
-def genre_name(name: str) -> str:
-    """IMDb's spelling of a genre, ignoring case, spaces and hyphens ("film noir" -> "Film-Noir"); else ValueError."""
-    genre = _GENRE_BY_KEY.get(_genre_key(name))
-    if genre is None:
-        raise ValueError(f"unknown genre {name!r} (IMDb genres: {', '.join(GENRES)}).")
-    return genre
-
-
-def _genre_key(name: str) -> str:
-    return "".join(c for c in str(name).lower() if c.isalnum())
-
-
-_GENRE_BY_KEY = {_genre_key(g): g for g in GENRES}
-
-
-def build_mapping(preset: str = "paper", overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """Emotion -> genre for a preset, with a user's per-emotion overrides on top; unknown names refused."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)}).")
-    mapping = {**PRESETS[preset], **(overrides or {})}
-    for emotion, genre in mapping.items():
-        if emotion not in EMOTIONS:
-            raise ValueError(f"unknown emotion {emotion!r} (choose from {', '.join(EMOTIONS)}).")
-        try:
-            mapping[emotion] = genre_name(genre)
-        except ValueError as e:
-            raise ValueError(f"{emotion}: {e}") from None
-    return mapping
 
 
 # ---------------------------------------------------------------- building

@@ -1,6 +1,6 @@
 """Emotions of the faces in images, and the movies they map to.
 
-    python -m fer.predict IMAGE... [--json] [--annotate OUT.png] [--top N] [--model PATH] [--preset NAME]
+    python -m fer.predict IMAGE... [--json] [--annotate OUT.png] [--top N] [--model PATH] [--preset NAME] [--group]
 
 Unreadable files get a one-line error on stderr and a non-zero exit; the other files are still processed.
 With several images, --annotate OUT.png writes OUT_<image stem>.png for each.
@@ -17,8 +17,11 @@ import cv2
 import pandas as pd
 
 from fer.draw import draw_faces
+from fer.files import DEFAULT_CATALOGUE
+from fer.genres import PRESETS, build_mapping
 from fer.images import load_image
-from fer.movies import DEFAULT_CATALOGUE, PRESETS, build_mapping, load_catalogue, top_movies
+from fer.mood import read_mood
+from fer.movies import load_catalogue, top_movies
 from fer.recognizer import EmotionRecognizer
 
 
@@ -26,7 +29,7 @@ def annotate_path(out: Path, image: Path, many: bool) -> Path:
     return out.with_name(f"{out.stem}_{image.stem}{out.suffix}") if many else out
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Detect faces and their emotions; suggest movies for the mood.")
     p.add_argument("images", nargs="+", type=Path)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -34,22 +37,48 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=5, help="movies to list per image (0: none)")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help="emotion -> genre map")
+    p.add_argument("--group", action="store_true", help="mood of all faces together (default: the largest face)")
     a = p.parse_args(argv)
     if a.annotate and not cv2.haveImageWriter(str(a.annotate)):  # cv2.imwrite would raise, after all the work
         p.error(f"--annotate: OpenCV cannot write {a.annotate.name!r}; name it .png or .jpg.")
+    return a
+
+
+def catalogue_or_none(top: int) -> pd.DataFrame | None:
+    """The movie catalogue when movies are asked for and it is readable (a warning otherwise)."""
+    if top <= 0 or not DEFAULT_CATALOGUE.is_file():
+        return None
+    try:
+        return load_catalogue()[0]
+    except ValueError as e:
+        print(f"warning: {e}", file=sys.stderr)
+        return None
+
+
+def describe(path: Path, faces: list, mapping: dict[str, str], movies: pd.DataFrame | None, top: int,
+             group: bool) -> dict:
+    """One image's result as JSON-able data: faces, the mood, its genre and movies."""
+    result = {"image": str(path), "faces": [{"box": list(f.box), "emotion": f.emotion,
+                                             "confidence": round(f.confidence, 4),
+                                             "probs": {k: round(v, 4) for k, v in f.probs.items()}} for f in faces]}
+    reading = read_mood([f.probs for f in faces], group)
+    if reading is not None:
+        result.update(mood=reading.emotion, mood_source=reading.source, genre=mapping[reading.emotion])
+        if movies is not None:
+            result["movies"] = [{"rank": int(r.rank), "title": r.title, "rating": float(r.rating), "url": r.url,
+                                 "year": None if pd.isna(r.year) else int(r.year)}
+                                for r in top_movies(result["genre"], top, movies).itertuples()]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
     try:
         rec = EmotionRecognizer.load(a.model)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    movies = None
-    if a.top > 0 and DEFAULT_CATALOGUE.is_file():
-        try:
-            movies, _ = load_catalogue()
-        except ValueError as e:
-            print(f"warning: {e}", file=sys.stderr)
-    mapping = build_mapping(a.preset)
-
+    movies, mapping = catalogue_or_none(a.top), build_mapping(a.preset)
     failed, results = 0, []
     for path in a.images:
         try:
@@ -61,18 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append({"image": str(path), "error": msg})
             continue
         faces = rec.predict(image)
-        result = {"image": str(path), "faces": [{"box": list(f.box), "emotion": f.emotion,
-                                                 "confidence": round(f.confidence, 4),
-                                                 "probs": {k: round(v, 4) for k, v in f.probs.items()}}
-                                                for f in faces]}
-        if faces:
-            genre = mapping[faces[0].emotion]
-            result["genre"] = genre
-            if movies is not None:
-                top = top_movies(genre, a.top, movies)
-                result["movies"] = [{"rank": int(r.rank), "title": r.title,
-                                     "year": None if pd.isna(r.year) else int(r.year),
-                                     "rating": float(r.rating), "url": r.url} for r in top.itertuples()]
+        result = describe(path, faces, mapping, movies, a.top, a.group)
         if a.annotate:
             out = annotate_path(a.annotate, path, len(a.images) > 1)
             if not cv2.imwrite(str(out), draw_faces(image, faces)):
@@ -92,7 +110,8 @@ def format_result(r: dict) -> str:
         probs = " ".join(f"{k} {v:.2f}" for k, v in sorted(f["probs"].items(), key=lambda kv: -kv[1]))
         lines.append(f"  #{i} box {tuple(f['box'])}: {f['emotion']} ({f['confidence']:.0%})  [{probs}]")
     if "genre" in r:
-        lines.append(f"  genre for {r['faces'][0]['emotion']}: {r['genre']}")
+        by = f" ({r['mood_source']})" if r["mood_source"] else ""
+        lines.append(f"  genre for {r['mood']}{by}: {r['genre']}")
     for m in r.get("movies", []):
         lines.append(f"    {m['rank']:2d}. {m['title']} ({m['year']}) {m['rating']}  {m['url']}")
     return "\n".join(lines)

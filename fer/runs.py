@@ -2,7 +2,9 @@
 stop, resume, and promote a run's model to the default. No streamlit here.
 
 A run is a directory runs/NAME/ written by fer.train, plus train.log (its stdout/stderr) and pid
-(while it runs). One training at a time per server: runs/.lock names the running one.
+(while it runs). One training at a time per runs folder: the trainer holds an exclusive lock on
+runs/.train.lock (see fer/trainlock.py) from before it starts until it exits, so any number of
+simultaneous Starts, from any number of browser sessions, start exactly one.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fer.classifier import onnx_path, sidecar_path
-from fer.model import DEFAULT_MODEL, load_checkpoint
+from fer.files import DEFAULT_MODEL, ROOT, onnx_path, sidecar_path
+from fer.model import load_checkpoint
+from fer.train_config import TrainConfig
+from fer.trainlock import LOCK_ENV, lock_path, try_lock
 
-ROOT = Path(__file__).resolve().parent.parent
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -109,29 +113,44 @@ def list_runs(runs_dir: Path) -> list[Run]:
     return [load_run(p) for p in sorted(dirs, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
-def running(runs_dir: Path) -> Run | None:
-    return next((r for r in list_runs(runs_dir) if r.status == "running"), None)
+def running(runs_dir: Path) -> list[Run]:
+    """Every run whose trainer is alive (normally one; a run started by hand elsewhere shows up too)."""
+    return [r for r in list_runs(runs_dir) if r.status == "running"]
 
 
-def start(runs_dir: Path, name: str, data: str | Path, arch: str, epochs: int, batch_size: int, lr: float,
-          device: str = "auto", extra: list[str] | None = None, resume: bool = False) -> Run:
-    """Start fer.train in its own session (it outlives page reruns and closed tabs). One at a time."""
+def start(runs_dir: Path, name: str, cfg: TrainConfig, threads: int | None = None) -> Run:
+    """Start a new run of `cfg` in its own session (it outlives page reruns and closed tabs). One at a time."""
     if not NAME_RE.match(name):
         raise ValueError("Run names use letters, digits, '-', '_' and '.', up to 64 characters.")
-    busy = running(runs_dir)
-    if busy is not None:
-        raise RuntimeError(f"Training '{busy.name}' is already running; stop it first.")
-    path = runs_dir / name
-    if path.exists() and not resume:
+    if (runs_dir / name).exists():
         raise ValueError(f"A run named '{name}' exists; pick another name or resume it.")
-    path.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-u", "-m", "fer.train", "--data", str(data), "--arch", arch, "--epochs", str(epochs),
-           "--batch-size", str(batch_size), "--lr", str(lr), "--device", device, "--out", str(path),
-           *(extra or []), *(["--resume"] if resume else [])]
-    with open(path / "train.log", "a") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    (path / "pid").write_text(str(proc.pid))
+    return _launch(runs_dir, runs_dir / name, cfg.argv(), threads)
+
+
+def resume(run: Run, threads: int | None = None) -> Run:
+    """Continue a stopped run from its last.pt, with the settings saved in it."""
+    return _launch(run.path.parent, run.path, ["--resume"], threads)
+
+
+def _launch(runs_dir: Path, path: Path, args: list[str], threads: int | None) -> Run:
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    fd = try_lock(lock_path(runs_dir))
+    if fd is None:
+        busy = running(runs_dir)
+        raise RuntimeError(f"Training '{busy[0].name}' is already running; stop it first." if busy else
+                           "A training is already starting; wait for it, or stop it first.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-u", "-m", "fer.train", *args, "--out", str(path),
+               *(["--threads", str(threads)] if threads else [])]
+        with open(path / "train.log", "a") as log:
+            # NOTE: the child inherits the locked descriptor and holds the lock until it exits.
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, pass_fds=(fd,), env={**os.environ, LOCK_ENV: str(fd)})
+        (path / "pid").write_text(str(proc.pid))
+    finally:
+        os.close(fd)
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()  # no zombie when it ends
     return load_run(path)
 
 

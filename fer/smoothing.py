@@ -6,7 +6,7 @@ than `hold` frames never changes the mood, and a sustained change does within
 `frames_to_lead + hold` frames (frames_to_lead = 2 for alpha 0.4 from a confident mood).
 
 `StreamMood` follows each face across frames (matched by box overlap) with its own smoother, and
-keeps a group mood: the smoothed mean of the probabilities of all faces in view.
+keeps the stream's mood: `fer.mood.read_mood` (largest face, or the group) over the smoothed faces in view.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 from fer.detect import Box, iou
 from fer.emotions import EMOTIONS
+from fer.mood import Reading, as_vector, read_mood
 
 
 class EmotionSmoother:
@@ -29,7 +30,7 @@ class EmotionSmoother:
 
     def update(self, probs: np.ndarray | dict[str, float]) -> str:
         """Feed one frame's probabilities (7 values in EMOTIONS order, or a dict); returns the current mood."""
-        p = np.array([probs[c] for c in EMOTIONS] if isinstance(probs, dict) else probs, dtype=np.float64)
+        p = as_vector(probs)
         self.probs = p if self.probs is None else (1 - self.alpha) * self.probs + self.alpha * p
         leader = EMOTIONS[int(np.argmax(self.probs))]
         if self.mood is None:
@@ -57,18 +58,22 @@ class Track:
 
 @dataclass
 class StreamMood:
-    """Per-face and group moods of a live stream. One per stream; not thread-safe by itself."""
+    """Per-face moods of a live stream and the stream's mood. One per stream; not thread-safe by itself.
+
+    `group` picks the rule of `fer.mood.read_mood`; the viewer may flip it while the stream runs.
+    """
 
     alpha: float = 0.4
     hold: int = 3
     max_missed: int = 10  # frames a face may vanish (blink, turn) before its track is dropped
+    group: bool = False
     tracks: list[Track] = field(default_factory=list)
-    group: EmotionSmoother | None = None
+    overall: EmotionSmoother | None = None
 
     def update(self, faces: list) -> str | None:
-        """Feed one frame's `Face` list; returns the group mood (None until a face has been seen)."""
-        if self.group is None:
-            self.group = EmotionSmoother(self.alpha, self.hold)
+        """Feed one frame's `Face` list (largest first); returns the mood (None until a face has been seen)."""
+        if self.overall is None:
+            self.overall = EmotionSmoother(self.alpha, self.hold)
         unmatched = list(self.tracks)
         for face in faces:
             best = max(unmatched, key=lambda t: iou(t.box, face.box), default=None)
@@ -82,14 +87,24 @@ class StreamMood:
         for t in unmatched:
             t.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
-        if faces:
-            self.group.update(np.mean([t.smoother.probs for t in self.tracks if t.missed == 0], axis=0))
-        return self.group.mood
+        in_view = sorted((t for t in self.tracks if t.missed == 0), key=lambda t: t.box[2] * t.box[3], reverse=True)
+        reading = read_mood([t.smoother.probs for t in in_view], self.group)
+        if reading is not None:
+            self.overall.update(reading.probs)
+        return self.overall.mood
 
     @property
     def mood(self) -> str | None:
-        return None if self.group is None else self.group.mood
+        return None if self.overall is None else self.overall.mood
 
     @property
     def confidence(self) -> float:
-        return 0.0 if self.group is None else self.group.confidence
+        return 0.0 if self.overall is None else self.overall.confidence
+
+    @property
+    def reading(self) -> Reading | None:
+        """The smoothed mood with its smoothed probabilities (None until a face has been seen)."""
+        if self.overall is None or self.overall.mood is None:
+            return None
+        return Reading(self.overall.mood, self.overall.confidence, dict(zip(EMOTIONS, map(float, self.overall.probs))),
+                       "group" if self.group else "")

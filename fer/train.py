@@ -22,29 +22,38 @@ import torch
 import torch.nn.functional as F
 
 from fer.data import load_dataset
-from fer.model import DEFAULT_INPUT_SIZE, build_model, preprocess, save_checkpoint
+from fer.model import ARCHS, DEFAULT_INPUT_SIZE, InferenceNet, build_model, save_checkpoint
+from fer.train_config import TrainConfig
+from fer.trainlock import hold_for_trainer
 
 VAL_FRACTION = 0.1  # of Training, when the dataset has no PublicTest split
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argparse.Namespace]:
+    """(config, run options). With --resume the config is None: it is read back from the run's last.pt."""
+    d = TrainConfig(data="")
     p = argparse.ArgumentParser(description="Train an emotion CNN on FER2013.")
-    p.add_argument("--data", required=True, help="fer2013.csv[.gz], a Kaggle train/test folder, or its .zip")
-    p.add_argument("--arch", default="vgg", choices=["cnn1", "cnn2", "cnn3", "vgg"])
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate of the one-cycle schedule")
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--data", help="fer2013.csv[.gz], a Kaggle train/test folder, or its .zip (not with --resume)")
+    p.add_argument("--arch", default=d.arch, choices=list(ARCHS))
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--input-size", type=int, default=None, help="crop side fed to the net (default per arch)")
     p.add_argument("--ferplus", default=None, help="fer2013new.csv: train on FER+ majority labels")
-    p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for torch")
+    p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
+    p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--dry-run", action="store_true", help="2 batches per epoch, small validation: a smoke test")
-    return p.parse_args(argv)
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt with its own settings")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for torch")
+    a = p.parse_args(argv)
+    if a.resume:
+        return None, a
+    if not a.data:
+        p.error("--data is required (unless --resume).")
+    return TrainConfig.from_dict({k: v for k, v in vars(a).items()}), a
 
 
 def lr_at(step: int, total: int, peak: float) -> float:
@@ -105,55 +114,81 @@ def split_data(ds, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 @torch.inference_mode()
 def validate(model, x: torch.Tensor, y: torch.Tensor, meta: dict, device) -> tuple[float, float]:
-    """(mean loss, accuracy with mirror test-time augmentation) on uint8 faces."""
+    """(mean negative log-likelihood, accuracy) on uint8 faces, of what the app runs (`InferenceNet`: mirrored too)."""
     model.eval()
-    loss, correct = 0.0, 0
+    net = InferenceNet(model, meta).to(device)
+    nll, correct = 0.0, 0
     for i in range(0, len(y), 512):
-        xb = preprocess(x[i:i + 512], meta["input_size"], meta["mean"], meta["std"]).to(device)
+        probs = net(x[i:i + 512].to(device))
         yb = y[i:i + 512].to(device)
-        logits = model(xb)
-        loss += F.cross_entropy(logits, yb, reduction="sum").item()
-        probs = F.softmax(logits, 1) + F.softmax(model(xb.flip(-1)), 1)
+        nll -= probs.gather(1, yb[:, None]).clamp_min(1e-12).log().sum().item()
         correct += (probs.argmax(1) == yb).sum().item()
-    return loss / len(y), correct / len(y)
+    return nll / len(y), correct / len(y)
 
 
-def train(args: argparse.Namespace) -> dict:
-    out = Path(args.out)
-    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda" if use_cuda else "cpu")
-    if device.type == "cuda" and not torch.cuda.is_available():
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but no CUDA GPU is available.")
-    torch.set_num_threads(max(1, args.threads))
-    torch.manual_seed(args.seed)
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
 
+
+def resume_state(out: Path) -> tuple[TrainConfig, dict]:
+    """(the run's own config, its last.pt): a resume continues exactly the same run."""
     last = out / "last.pt"
+    if not last.is_file():
+        raise ValueError(f"{last}: nothing to resume.")
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    return TrainConfig.from_dict(state["config"]), state
+
+
+def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, total_steps: int, meta: dict,
+                device) -> dict:
+    """One pass of shuffled, augmented batches; returns the epoch's training figures."""
+    model.train()
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # per-epoch stream: resumable
+    order = torch.randperm(len(ty), generator=gen)
+    t0, seen, loss_sum, correct, lr = time.time(), 0, 0.0, 0, cfg.lr
+    for step in range(steps):
+        idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        if len(idx) < 2:  # BatchNorm needs two samples
+            continue
+        xb = ((augment(tx[idx], meta["input_size"], gen) - meta["mean"]) / meta["std"])
+        xb, yb = xb.to(device, memory_format=torch.channels_last), ty[idx].to(device)
+        lr = lr_at(epoch * steps + step, total_steps, cfg.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        seen += len(idx)
+        loss_sum += loss.item() * len(idx)
+        correct += (logits.argmax(1) == yb).sum().item()
+    return {"train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1), "lr": lr,
+            "images_per_s": round(seen / max(time.time() - t0, 1e-9), 1)}
+
+
+def train(cfg: TrainConfig | None, out: Path, threads: int = 1) -> dict:
+    """Train (or, with cfg None, resume) the run in `out`; returns {"best_val_acc": ...}."""
     state = None
-    if args.resume:
-        if not last.is_file():
-            raise ValueError(f"{last}: nothing to resume.")
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        saved = state["config"]
-        # The run's own settings win, so a resume continues exactly the same run.
-        for k in ("data", "arch", "epochs", "batch_size", "lr", "weight_decay", "label_smoothing",
-                  "input_size", "ferplus", "seed", "dry_run"):
-            setattr(args, k, saved[k])
+    if cfg is None:
+        cfg, state = resume_state(out)
+    device = pick_device(cfg.device)
+    torch.set_num_threads(max(1, threads))
+    torch.manual_seed(cfg.seed)
 
-    ds = load_dataset(args.data, ferplus=args.ferplus)
-    train_x, train_y, val_x, val_y, val_name = split_data(ds, args.seed)
-    if args.dry_run:
+    ds = load_dataset(cfg.data, ferplus=cfg.ferplus)
+    train_x, train_y, val_x, val_y, val_name = split_data(ds, cfg.seed)
+    if cfg.dry_run:
         val_x, val_y = val_x[:256], val_y[:256]
-    input_size = args.input_size or DEFAULT_INPUT_SIZE[args.arch]
-    args.input_size = input_size
-    mean = float(train_x.mean() / 255.0)
-    std = float(train_x.std() / 255.0)
-    meta = {"arch": args.arch, "input_size": input_size, "image_size": int(train_x.shape[-1]),
-            "mean": mean, "std": std, "config": vars(args).copy()}
+    cfg.input_size = cfg.input_size or DEFAULT_INPUT_SIZE[cfg.arch]
+    meta = {"arch": cfg.arch, "input_size": cfg.input_size, "image_size": int(train_x.shape[-1]),
+            "mean": float(train_x.mean() / 255.0), "std": float(train_x.std() / 255.0), "config": cfg.to_dict()}
 
-    model = build_model(args.arch, input_size).to(device).to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
-    steps_per_epoch = 2 if args.dry_run else math.ceil(len(train_y) / args.batch_size)
-    total_steps = steps_per_epoch * args.epochs
+    model = build_model(cfg.arch, cfg.input_size).to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    steps = 2 if cfg.dry_run else math.ceil(len(train_y) / cfg.batch_size)
     start_epoch, best_acc = 0, -1.0
     if state is not None:
         model.load_state_dict(state["state_dict"])
@@ -162,74 +197,60 @@ def train(args: argparse.Namespace) -> dict:
         start_epoch, best_acc = state["epoch"], state["best_val_acc"]
     else:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({**meta["config"], "device": str(device), "validation": val_name,
+        (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "device": str(device), "validation": val_name,
                                                       "n_train": len(train_y), "n_val": len(val_y)}, indent=2))
         (out / "history.jsonl").write_text("")
 
     tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y)
     vx, vy = torch.from_numpy(val_x), torch.from_numpy(val_y)
-    print(f"train {len(ty)} images, validate on {val_name} ({len(vy)}), {args.arch} input {input_size}, "
+    print(f"train {len(ty)} images, validate on {val_name} ({len(vy)}), {cfg.arch} input {cfg.input_size}, "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, device {device}, "
-          f"epochs {start_epoch + 1}..{args.epochs}", flush=True)
-    for epoch in range(start_epoch, args.epochs):
-        model.train()
-        gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)  # per-epoch stream: resumable
-        order = torch.randperm(len(ty), generator=gen)
-        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
-        for step in range(steps_per_epoch):
-            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
-            if len(idx) < 2:  # BatchNorm needs two samples
-                continue
-            xb = ((augment(tx[idx], input_size, gen) - mean) / std).to(device, memory_format=torch.channels_last)
-            yb = ty[idx].to(device)
-            lr = lr_at(epoch * steps_per_epoch + step, total_steps, args.lr)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            seen += len(idx)
-            loss_sum += loss.item() * len(idx)
-            correct += (logits.argmax(1) == yb).sum().item()
-        train_seconds = time.time() - t0
-        val_loss, val_acc = validate(model, vx, vy, meta, device)
-        row = {"epoch": epoch + 1, "epochs": args.epochs, "train_loss": loss_sum / max(seen, 1),
-               "train_acc": correct / max(seen, 1), "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
-               "seconds": round(time.time() - t0, 2), "images_per_s": round(seen / train_seconds, 1)}
+          f"epochs {start_epoch + 1}..{cfg.epochs}", flush=True)
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        row = {"epoch": epoch + 1, "epochs": cfg.epochs,
+               **train_epoch(model, opt, cfg, tx, ty, epoch, steps, steps * cfg.epochs, meta, device)}
+        row["val_loss"], row["val_acc"] = validate(model, vx, vy, meta, device)
+        row["seconds"] = round(time.time() - t0, 2)
         with open(out / "history.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
-        if val_acc > best_acc:
-            best_acc = val_acc
-            save_checkpoint(out / "best.pt", model, meta, metrics={"val_accuracy": val_acc, "val_split": val_name,
+        if row["val_acc"] > best_acc:
+            best_acc = row["val_acc"]
+            save_checkpoint(out / "best.pt", model, meta, metrics={"val_accuracy": best_acc, "val_split": val_name,
                                                                    "epoch": epoch + 1})
-        save_checkpoint(last, model, meta, optimizer=opt.state_dict(), rng=torch.get_rng_state(),
+        save_checkpoint(out / "last.pt", model, meta, optimizer=opt.state_dict(), rng=torch.get_rng_state(),
                         epoch=epoch + 1, best_val_acc=best_acc)
-        print(f"epoch {epoch + 1}/{args.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
-              f"val loss {val_loss:.4f} acc {val_acc:.4f}  lr {lr:.4g}  {row['images_per_s']:.0f} img/s  "
-              f"{row['seconds']:.0f}s", flush=True)
+        print(f"epoch {epoch + 1}/{cfg.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+              f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  lr {row['lr']:.4g}  "
+              f"{row['images_per_s']:.0f} img/s  {row['seconds']:.0f}s", flush=True)
     print(f"done: best {val_name} accuracy {best_acc:.4f} -> {out / 'best.pt'}", flush=True)
     return {"best_val_acc": best_acc}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    cfg, args = parse_args(argv)
     out = Path(args.out)
+    try:
+        lock = hold_for_trainer(out)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 2
     # OUT/pid tells the training page that this run is live, however it was started (page or CLI),
-    # so the page never offers to resume, or starts, a second trainer on a running run.
+    # so the page shows it and can stop it.
     pid = out / "pid"
     if not args.resume:
         out.mkdir(parents=True, exist_ok=True)
     if out.is_dir():
         pid.write_text(str(os.getpid()))
     try:
-        train(args)
+        train(cfg, out, args.threads)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2
     finally:
         pid.unlink(missing_ok=True)
+        if lock is not None:
+            os.close(lock)
     return 0
 
 

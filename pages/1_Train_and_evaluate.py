@@ -1,12 +1,11 @@
 """Train the paper's CNNs from the browser, evaluate them, compare runs, promote the best to the default.
 
 Training runs as a background `python -m fer.train` (see fer/runs.py): page reruns, page switches and
-closed tabs neither stop nor duplicate it. Environment overrides (tests): FER_RUNS, FER_MODEL.
+closed tabs neither stop nor duplicate it. Environment overrides (tests): see fer/files.py.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import altair as alt
@@ -17,11 +16,12 @@ import torch
 from fer import runs
 from fer.emotions import EMOTIONS
 from fer.evaluate import evaluate
-from fer.model import ARCHS, DEFAULT_MODEL
+from fer.files import SHARED_FER, model_path, runs_dir
+from fer.model import ARCHS
+from fer.train_config import TrainConfig
 
-RUNS_DIR = Path(os.environ.get("FER_RUNS", runs.ROOT / "runs"))
-MODEL = Path(os.environ.get("FER_MODEL", DEFAULT_MODEL))
-SHARED_FER = runs.ROOT.parent / "shared" / "datasets" / "fer2013.csv.gz"
+RUNS_DIR = runs_dir()
+MODEL = model_path()
 
 
 # ---------------------------------------------------------------- train
@@ -61,8 +61,8 @@ def train_form() -> None:
     dry = st.checkbox("Smoke test (--dry-run: 2 batches per epoch)", key="dry_run")
     if st.button("Start training", type="primary", disabled=data is None):
         try:
-            runs.start(RUNS_DIR, name, data, arch, int(epochs), int(batch), float(lr), device,
-                       extra=["--dry-run"] if dry else [])
+            runs.start(RUNS_DIR, name, TrainConfig(data, arch, int(epochs), int(batch), float(lr), device=device,
+                                                   dry_run=dry))
         except (ValueError, RuntimeError) as e:
             st.error(str(e))
 
@@ -100,8 +100,7 @@ def run_panel(run: runs.Run) -> None:
     if run.status in ("stopped", "failed") and (run.path / "last.pt").exists() and \
             st.button("Resume", key=f"resume_{run.name}"):
         try:
-            runs.start(RUNS_DIR, run.name, run.config["data"], run.config["arch"], run.epochs,
-                       run.config["batch_size"], run.config["lr"], resume=True)
+            runs.resume(run)
         except (ValueError, RuntimeError) as e:
             st.error(str(e))
         st.rerun()
@@ -114,8 +113,8 @@ def live_runs() -> None:
     if not all_runs:
         st.info("No training runs yet.")
         return
-    current = next((r for r in all_runs if r.status == "running"), all_runs[0])
-    run_panel(current)
+    for run in [r for r in all_runs if r.status == "running"] or all_runs[:1]:
+        run_panel(run)
 
 
 # ---------------------------------------------------------------- evaluate / compare / promote
@@ -203,7 +202,6 @@ def compare_view() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Train & evaluate", page_icon="🧪", layout="wide")
-    st.session_state["webcam_rendered"] = False  # the main page's webcam is not on screen (see app.py)
     st.title("🧪 Train & evaluate")
     train_tab, eval_tab, compare_tab = st.tabs(["Train", "Evaluate", "Compare runs"])
     with train_tab:

@@ -4,7 +4,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -15,9 +14,11 @@ from streamlit.testing.v1 import AppTest
 from fer import EmotionRecognizer
 from fer.data import load_dataset
 from fer.detect import iou
-from fer.movies import DEFAULT_CATALOGUE, PRESETS, top_movies
-from fer.scenes import background, face_frame
+from fer.files import DEFAULT_CATALOGUE
+from fer.genres import PRESETS
+from fer.movies import top_movies
 from tests.conftest import FER_CSV, ROOT
+from tests.scenes import background, face_frame
 
 needs_fer = pytest.mark.skipif(not FER_CSV.exists(), reason="needs ../shared/datasets")
 
@@ -124,24 +125,6 @@ def test_a_failing_refresh_keeps_the_list(app, face_png):
 
 
 @needs_fer
-def test_a_photo_run_writes_no_files(app, face_png):
-    def snapshot():
-        files = set()
-        for root in (ROOT, Path(tempfile.gettempdir())):
-            for dirpath, _, names in os.walk(root):
-                if ".git" in dirpath or "__pycache__" in dirpath or "pytest-of-" in dirpath:
-                    continue
-                files.update(os.path.join(dirpath, n) for n in names)
-        return files
-
-    data, _ = face_png
-    before = snapshot()
-    at = _upload(app, "me.png", data)
-    assert not at.exception and at.sidebar.metric
-    assert snapshot() - before == set()
-
-
-@needs_fer
 def test_snapshot_mode_uses_the_same_path(monkeypatch, face_png):
     monkeypatch.setenv("FER_CATALOGUE", str(DEFAULT_CATALOGUE))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -154,21 +137,52 @@ def test_snapshot_mode_uses_the_same_path(monkeypatch, face_png):
     assert _sidebar_metrics(at)["Mood"] == face.emotion.capitalize()
 
 
-def test_the_page_recognises_faces_without_importing_torch(face_png, tmp_path):
-    """torch takes ~1 s to import, the largest part of the app's start: the main page runs the ONNX export."""
-    png = tmp_path / "face.png"
-    png.write_bytes(face_png[0])
-    script = f"""
+PHOTO_RUN = """
 import sys
 from streamlit.testing.v1 import AppTest
-at = AppTest.from_file({str(ROOT / "app.py")!r}, default_timeout=60)
+at = AppTest.from_file({app!r}, default_timeout=60)
 at.session_state["input_mode"] = "Photo"
 at.run()
-at.file_uploader[0].upload("face.png", open({str(png)!r}, "rb").read(), "image/png")
+at.file_uploader[0].upload("face.png", open({png!r}, "rb").read(), "image/png")
 at.run()
 assert not at.exception, at.exception
 print(at.sidebar.metric[0].value, "torch" in sys.modules)
 """
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def _photo_run(png: Path, env: dict | None = None) -> list[str]:
+    """The main page given one photo, in a fresh process: [mood shown, whether torch was imported]."""
+    out = subprocess.run([sys.executable, "-c", PHOTO_RUN.format(app=str(ROOT / "app.py"), png=str(png))], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [face_png[1].emotion.capitalize(), "False"]
+    return out.stdout.split()
+
+
+def test_the_page_recognises_faces_without_importing_torch(face_png, tmp_path):
+    """torch takes ~1 s to import, the largest part of the app's start: the main page runs the ONNX export."""
+    png = tmp_path / "face.png"
+    png.write_bytes(face_png[0])
+    assert _photo_run(png) == [face_png[1].emotion.capitalize(), "False"]
+
+
+def _files(*roots: Path) -> set[str]:
+    found = set()
+    for root in roots:
+        for dirpath, dirs, names in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in (".git", "__pycache__", ".venv", ".pytest_cache", ".ruff_cache")]
+            found.update(os.path.join(dirpath, n) for n in names)
+    return found
+
+
+def test_a_photo_run_writes_no_files(face_png, tmp_path):
+    """The page, in its own process with its own temp dir and home, writes nothing there nor in the repo."""
+    photo_dir, tmp, home = tmp_path / "in", tmp_path / "tmp", tmp_path / "home"
+    for d in (photo_dir, tmp, home):
+        d.mkdir()
+    png = photo_dir / "face.png"
+    png.write_bytes(face_png[0])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FER_")}
+    env.update(TMPDIR=str(tmp), HOME=str(home), FER_IMDB_SOURCE="http://127.0.0.1:9/")
+    before = _files(ROOT, tmp, home)
+    assert _photo_run(png, env)[0] == face_png[1].emotion.capitalize()
+    assert _files(ROOT, tmp, home) - before == set()

@@ -4,7 +4,8 @@ The fake camera plays a .y4m video built here from a FER2013 face. The test clic
 streamlit-webrtc iframe, checks that the returned video plays with the face boxed, that the sidebar
 shows the emotion the pipeline gives for that face, its genre and movies, and that the stream is
 still alive well after the moment streamlit-webrtc 0.79 used to drop it (~5 s).
-E2E_RUNS=20 repeats the whole connect cycle in fresh pages (README: stream stability).
+E2E_RUNS=20 repeats the whole connect cycle in fresh pages (benchmarks/README.md: stream stability);
+E2E_SCREENSHOT=PATH saves the page once the list shows (the README's picture).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import pytest
 from fer import EmotionRecognizer
 from fer.data import load_dataset
 from fer.draw import COLOURS
-from fer.movies import DEFAULT_CATALOGUE, PRESETS, load_catalogue, top_movies
-from fer.scenes import face_frame
+from fer.files import DEFAULT_CATALOGUE
+from fer.genres import PRESETS
+from fer.movies import load_catalogue, top_movies
 from tests.conftest import FER_CSV, ROOT
+from tests.scenes import face_frame
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -144,9 +147,8 @@ def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, fac
         t0 = _video_time(video)
         time.sleep(8)
         assert _video_time(video) > t0 + 5, "the stream stopped by itself"
-        if os.environ.get("E2E_SCREENSHOT"):
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "e2e-webcam.png"))
+        if os.environ.get("E2E_SCREENSHOT"):  # the README's picture (python -m benchmarks.screenshot)
+            page.screenshot(path=os.environ["E2E_SCREENSHOT"], clip={"x": 0, "y": 0, "width": 1400, "height": 860})
     except BaseException:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"e2e-failure-{run}.png"), full_page=True)

@@ -7,7 +7,8 @@ import torch
 from fer import evaluate, train
 from fer.data import load_dataset
 from fer.emotions import EMOTIONS
-from fer.model import DEFAULT_MODEL, build_model, load_checkpoint, predict_proba, save_checkpoint
+from fer.files import DEFAULT_MODEL
+from fer.model import build_model, load_checkpoint, predict_proba, save_checkpoint
 from tests.conftest import FER_CSV
 
 

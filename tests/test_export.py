@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from fer import evaluate, export
-from fer.classifier import DEFAULT_MODEL, export_matches, load_classifier, onnx_path, sidecar_path
+from fer.classifier import load_classifier
 from fer.data import load_dataset
+from fer.files import DEFAULT_MODEL, export_matches, onnx_path, sidecar_path
 from fer.model import build_model, load_checkpoint, predict_proba, record_metrics, save_checkpoint
 from tests.conftest import FER_CSV
 

@@ -5,17 +5,9 @@ import socket
 import pytest
 
 from fer import movies
-from fer.movies import (
-    ATTRIBUTION,
-    DEFAULT_CATALOGUE,
-    GENRES,
-    PRESETS,
-    build_mapping,
-    genre_name,
-    load_catalogue,
-    refresh,
-    top_movies,
-)
+from fer.files import DEFAULT_CATALOGUE
+from fer.genres import GENRES, PRESETS, build_mapping, genre_name
+from fer.movies import ATTRIBUTION, load_catalogue, refresh, top_movies
 from tests.conftest import IMDB_DIR
 from tests.imdb_fixtures import FaultyServer, imdb_dump
 

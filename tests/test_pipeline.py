@@ -11,8 +11,8 @@ from fer.data import load_dataset
 from fer.detect import iou
 from fer.emotions import EMOTIONS
 from fer.predict import main as predict_main
-from fer.scenes import astronaut_frame, background, paste_face
 from tests.conftest import FER_CSV
+from tests.scenes import astronaut_frame, background, paste_face
 
 needs_fer = pytest.mark.skipif(not FER_CSV.exists(), reason="needs ../shared/datasets")
 

@@ -1,8 +1,10 @@
 """Smoothing on scripted probability sequences: stable against blips, responsive to real changes."""
 
 import numpy as np
+import pytest
 
 from fer.emotions import EMOTIONS
+from fer.mood import read_mood
 from fer.recognizer import Face
 from fer.smoothing import EmotionSmoother, StreamMood
 
@@ -74,3 +76,24 @@ def test_no_face_keeps_the_last_mood():
     for _ in range(5):
         m.update([face("surprise")])
     assert m.update([]) == "surprise"
+
+
+def test_one_rule_for_the_mood_of_a_picture():
+    happy, sad = onehot("happy", 0.6), onehot("sad", 0.9)
+    assert read_mood([]) is None
+    assert read_mood([happy]).emotion == "happy" and read_mood([happy]).source == ""
+    largest = read_mood([happy, sad, sad])
+    assert (largest.emotion, largest.source) == ("happy", "largest face")
+    group = read_mood([happy, sad, sad], group=True)
+    assert (group.emotion, group.source) == ("sad", "group of 3")
+    assert group.confidence == pytest.approx((0.4 / 6 + 0.9 + 0.9) / 3)
+
+
+def test_the_stream_follows_the_same_rule():
+    """The largest face decides by default; with group on, the mean of the faces in view."""
+    frame = [face("happy", (0, 0, 120, 120)), face("sad", (300, 0, 80, 80)), face("sad", (450, 0, 70, 70))]
+    for group, expected in ((False, "happy"), (True, "sad")):
+        m = StreamMood(group=group)
+        for _ in range(10):
+            m.update(frame)
+        assert m.mood == expected == m.reading.emotion

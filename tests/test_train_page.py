@@ -7,8 +7,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fer import runs
-from fer.classifier import export_matches, load_classifier
-from fer.model import DEFAULT_MODEL, load_checkpoint
+from fer.classifier import load_classifier
+from fer.files import DEFAULT_MODEL, export_matches
+from fer.model import load_checkpoint
+from fer.train_config import TrainConfig
 from tests.conftest import ROOT
 
 PAGE = str(ROOT / "pages" / "1_Train_and_evaluate.py")
@@ -103,10 +105,10 @@ def test_evaluation_shows_metrics_confusion_matrix_and_promote_replaces_the_defa
 
 def test_one_training_at_a_time_stop_and_resume(env, tiny_csv):
     runs_dir, _ = env
-    first = runs.start(runs_dir, "long", tiny_csv, "vgg", 500, 8, 0.05, "cpu", extra=["--threads", "1"])
+    first = runs.start(runs_dir, "long", TrainConfig(str(tiny_csv), epochs=500, batch_size=8, device="cpu"), threads=1)
     try:
-        with pytest.raises(RuntimeError, match="'long' is already running"):
-            runs.start(runs_dir, "second", tiny_csv, "vgg", 1, 8, 0.05)
+        with pytest.raises(RuntimeError, match="already"):
+            runs.start(runs_dir, "second", TrainConfig(str(tiny_csv), epochs=1, batch_size=8))
         deadline = time.time() + 60
         while not (first.path / "last.pt").exists():
             assert time.time() < deadline
@@ -116,7 +118,7 @@ def test_one_training_at_a_time_stop_and_resume(env, tiny_csv):
     stopped = runs.load_run(first.path)
     assert stopped.status == "stopped" and 0 < len(stopped.history) < 500
     done = len(stopped.history)
-    resumed = runs.start(runs_dir, "long", tiny_csv, "vgg", 500, 8, 0.05, resume=True)
+    resumed = runs.resume(stopped, threads=1)
     deadline = time.time() + 60
     while len(runs.load_run(resumed.path).history) <= done:
         assert time.time() < deadline, "the resumed run made no progress"
@@ -130,7 +132,7 @@ def test_a_crashed_training_reports_its_error(env, tmp_path):
     runs_dir, _ = env
     bad = tmp_path / "bad.csv"
     bad.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
-    run = _wait(runs_dir, runs.start(runs_dir, "crash", bad, "vgg", 1, 8, 0.05).name)
+    run = _wait(runs_dir, runs.start(runs_dir, "crash", TrainConfig(str(bad), epochs=1, batch_size=8)).name)
     assert run.status == "failed" and "emotion '9' is not a label 0-6" in run.error
 
 

@@ -1,5 +1,6 @@
 """Synthetic camera frames with real faces, for tests and benchmarks (no dataset images are committed).
 
+Lives in tests/ (it needs scikit-image, a dev-only dependency); benchmarks import it too.
 A FER2013 face (48x48) is upscaled and pasted onto a smooth, slightly noisy background, or a real
 photo (scikit-image's astronaut, when installed) is letterboxed into the frame.
 """

@@ -1,0 +1,80 @@
+"""Where the project's files live, and how a model's files belong together. Torch-free.
+
+A checkpoint `<name>.pt` ships with `<name>.onnx` (its whole inference graph, see fer/export.py) and
+`<name>.onnx.json`, the sidecar, which records the SHA-256 of the checkpoint bytes the export was made
+from. An export is trusted only while that hash matches. The app and the CLIs read their locations
+here; the environment overrides them (FER_MODEL, FER_CATALOGUE, FER_RUNS: used by the tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from fer.emotions import EMOTIONS
+
+ROOT = Path(__file__).resolve().parent.parent  # the project: app.py, fer/, models/, data/, runs/
+DEFAULT_MODEL = ROOT / "models" / "emotion_cnn.pt"
+DEFAULT_CATALOGUE = ROOT / "data" / "movies.json.gz"
+SHARED_FER = ROOT.parent / "shared" / "datasets" / "fer2013.csv.gz"
+
+
+def model_path() -> Path:
+    """The default model the app serves (FER_MODEL overrides)."""
+    return Path(os.environ.get("FER_MODEL", DEFAULT_MODEL))
+
+
+def catalogue_path() -> Path:
+    """The movie catalogue the app reads and a refresh rewrites (FER_CATALOGUE overrides)."""
+    return Path(os.environ.get("FER_CATALOGUE", DEFAULT_CATALOGUE))
+
+
+def runs_dir() -> Path:
+    """Where training runs and uploaded datasets live (FER_RUNS overrides)."""
+    return Path(os.environ.get("FER_RUNS", ROOT / "runs"))
+
+
+def onnx_path(checkpoint: Path) -> Path:
+    return checkpoint.with_suffix(".onnx")
+
+
+def sidecar_path(checkpoint: Path) -> Path:
+    return checkpoint.with_suffix(".onnx.json")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_matches(checkpoint: Path) -> bool:
+    """True when `checkpoint` has an ONNX export made from exactly these bytes."""
+    try:
+        info = json.loads(sidecar_path(checkpoint).read_text())
+        return (onnx_path(checkpoint).is_file() and info["classes"] == list(EMOTIONS)
+                and info["checkpoint_sha256"] == file_sha256(checkpoint))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def read_sidecar(checkpoint: Path) -> dict:
+    """The sidecar's contents ({} when absent or unreadable)."""
+    try:
+        info = json.loads(sidecar_path(checkpoint).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def write_sidecar(checkpoint: Path, sidecar: Path, **info) -> None:
+    """Record that the export next to `sidecar` was made from `checkpoint` (its current bytes; any old hash in
+    `info` is replaced)."""
+    info = {**info, "checkpoint_sha256": file_sha256(checkpoint), "classes": list(EMOTIONS)}
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    tmp.write_text(json.dumps(info, indent=1) + "\n")
+    tmp.replace(sidecar)

@@ -1,0 +1,42 @@
+"""The settings of one training run: written with the run, stored in its checkpoints, read back on resume."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class TrainConfig:
+    data: str  # fer2013.csv[.gz], a Kaggle train/test folder, or its .zip
+    arch: str = "vgg"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.05  # peak of the one-cycle schedule
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    input_size: int | None = None  # crop side fed to the net (None: the architecture's default)
+    ferplus: str | None = None  # fer2013new.csv: train on FER+ majority labels
+    seed: int = 0
+    dry_run: bool = False  # 2 batches per epoch, small validation: a smoke test
+    device: str = "auto"  # auto | cpu | cuda
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """From a saved config (extra keys, such as the run's own notes, are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def argv(self) -> list[str]:
+        """The `python -m fer.train` arguments that reproduce this config."""
+        out = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):
+                out += [flag] if value else []
+            elif value is not None:
+                out += [flag, str(value)]
+        return out

@@ -1,0 +1,46 @@
+"""One training at a time per runs folder: an exclusive `flock` on runs/.train.lock, held by the trainer.
+
+`flock` locks belong to an open file description, so two threads of one server (two browser sessions)
+exclude each other just as two processes do, and the kernel drops the lock when its holder exits, even
+on a crash: a stale lock cannot block the next training. The training page takes the lock, then hands
+the descriptor to the `fer.train` process it starts (LOCK_ENV names it), so there is no moment in
+which a second Start could slip in.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+LOCK_NAME = ".train.lock"
+LOCK_ENV = "FER_TRAIN_LOCK_FD"  # set by runs.start: the trainer already holds the lock on this descriptor
+
+
+def lock_path(runs_dir: Path) -> Path:
+    return runs_dir / LOCK_NAME
+
+
+def try_lock(path: Path) -> int | None:
+    """An open descriptor holding the exclusive lock on `path`, or None when someone else holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def hold_for_trainer(out: Path) -> int | None:
+    """For `fer.train`: the lock it inherited from runs.start, or a lock on OUT's parent folder taken now.
+
+    Raises ValueError when another training holds it. Returns the descriptor to close at exit (None: inherited).
+    """
+    if os.environ.get(LOCK_ENV):
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = try_lock(lock_path(out.parent))
+    if fd is None:
+        raise ValueError(f"another training is running in {out.parent}; wait for it or stop it first.")
+    return fd
