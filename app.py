@@ -9,20 +9,23 @@ FER_IMDB_SOURCE (refresh source).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from fer import access
 from fer.draw import draw_faces
 from fer.emotions import EMOTIONS
 from fer.files import catalogue_path, model_path, sidecar_path
 from fer.genres import GENRES, PRESETS, build_mapping
-from fer.images import load_image
+from fer.images import MAX_UPLOAD_MB, load_image
+from fer.jobs import Busy
 from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
 from fer.mood import Reading, read_mood
-from fer.movies import ATTRIBUTION, IMDB_BASE, RefreshError, load_catalogue, refresh, top_movies
+from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, refresh_flight, start_refresh, top_movies
 from fer.recognizer import EmotionRecognizer
 
 CATALOGUE = catalogue_path()
@@ -100,31 +103,41 @@ def recommendations(reading: Reading | None) -> None:
                                 "url": st.column_config.LinkColumn("IMDb", display_text="open", width=48)})
 
 
-def catalogue_panel() -> None:
+def catalogue_panel(owner: access.Owner | None) -> None:
+    """The catalogue's caption and, for the owner, "Refresh from IMDb": one background refresh per server,
+    however often and from however many sessions it is clicked; its progress is shown to everyone."""
+    job = refresh_flight(CATALOGUE)
+    if owner is not None and st.button("Refresh from IMDb", disabled=job.state.running,
+                                       help="Downloads IMDb's public datasets (~250 MB) and rebuilds the list."):
+        try:
+            start_refresh(owner, IMDB_SOURCE, CATALOGUE)
+        except Busy as e:
+            st.info(str(e))
+    state = job.state
+    if state.running:
+        refresh_progress()
+    elif owner is not None and state.finished and time.time() - state.finished < 120:
+        if state.error:
+            st.error(f"Refresh failed: {state.error} The current list stays.")
+        else:
+            st.success(f"Catalogue rebuilt: {state.result['rows']:,} movies.")
     try:
         _, meta = get_catalogue(str(CATALOGUE), _mtime(CATALOGUE))
         st.caption(f"Catalogue: {meta['rows']:,} movies, IMDb snapshot {meta.get('snapshot') or '?'}, "
                    f"built {meta['built'][:10]}.")
     except ValueError:
         st.caption("No movie catalogue yet.")
-    if st.button("Refresh from IMDb", help="Downloads IMDb's public datasets (~250 MB) and rebuilds the list."):
-        bar = st.progress(0.0, text="Starting…")
-
-        def progress(stage: str, done: int, total: int | None) -> None:
-            bar.progress(min(done / total, 1.0) if total else 0.0, text=stage)
-
-        try:
-            meta = refresh(IMDB_SOURCE, CATALOGUE, progress=progress)
-        except RefreshError as e:
-            bar.empty()
-            st.error(f"Refresh failed: {e} The current list stays.")
-        except OSError as e:
-            bar.empty()
-            st.error(f"Refresh failed: could not write the catalogue ({e.strerror or e}). The current list stays.")
-        else:
-            bar.empty()
-            st.success(f"Catalogue rebuilt: {meta['rows']:,} movies.")
     st.caption(ATTRIBUTION)
+
+
+@st.fragment(run_every=1.0)
+def refresh_progress() -> None:
+    """Polls the running refresh; when it ends, reruns the page so the list and caption use the new file."""
+    state = refresh_flight(CATALOGUE).state
+    if not state.running:
+        st.rerun()
+    st.progress(min(state.done / state.total, 1.0) if state.total else 0.0,
+                text=f"Refreshing the catalogue: {state.stage or 'starting'}…")
 
 
 # ---------------------------------------------------------------- inputs
@@ -247,7 +260,8 @@ def mood_page() -> None:
     if mode == "Webcam":
         live = webcam(rec)
     elif mode == "Photo":
-        upload = st.file_uploader("Upload a photo", type=["jpg", "jpeg", "png", "webp", "bmp"])
+        upload = st.file_uploader("Upload a photo", type=["jpg", "jpeg", "png", "webp", "bmp"],
+                                  max_upload_size=MAX_UPLOAD_MB)
         if upload is not None:
             reading = still_image(upload.getvalue(), rec)
     else:
@@ -262,7 +276,8 @@ def mood_page() -> None:
         else:
             recommendations(reading)
         mapping_editor()
-        catalogue_panel()
+        catalogue_panel(access.session_owner(st.session_state, access.load_config(st.secrets),
+                                             access.user_email(st.user)))
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -14,15 +15,26 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 40_000_000  # 40 MP: bigger is a decompression bomb or not a photo of a person
 MAX_ASPECT = 20  # a 20:1 strip holds no face worth finding
 MAX_UPLOAD_MB = 25  # also .streamlit/config.toml's maxUploadSize
+# Photos are decoded no larger than this: twice the detector's 960-px photo pass, so small faces keep their
+# detail. A JPEG is decoded at reduced size by its own DCT scaling (a 38 MP photo: ~30 MB, not ~400 MB).
+MAX_SIDE = 1920
+# NOTE: one server decodes for every visitor; two at a time bound the memory that simultaneous uploads take.
+_DECODES = threading.BoundedSemaphore(2)
 
 
-def load_image(source: str | Path | bytes | BinaryIO) -> np.ndarray:
+def load_image(source: str | Path | bytes | BinaryIO, max_side: int | None = MAX_SIDE) -> np.ndarray:
     """Decode a path, bytes or file-like object into an H×W×3 BGR uint8 array (OpenCV order).
 
     Handles JPEG/PNG/WebP/BMP/TIFF/GIF (first frame), grayscale, alpha (flattened on white),
     palette, 16-bit, CMYK and EXIF orientation. Raises ValueError with one short sentence otherwise.
+    A photo longer than `max_side` is scaled down to it (None: full size).
     """
     data = _read_bytes(source)
+    with _DECODES:
+        return _decode(data, max_side)
+
+
+def _decode(data: bytes, max_side: int | None) -> np.ndarray:
     if not data:
         raise ValueError("The file is empty.")
     if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
@@ -38,6 +50,10 @@ def load_image(source: str | Path | bytes | BinaryIO) -> np.ndarray:
             if min(w, h) < 1 or max(w, h) / min(w, h) > MAX_ASPECT:
                 raise ValueError(f"The image shape {w}×{h} is too narrow to hold a face.")
             img.seek(0)  # first frame of a GIF / multi-page TIFF
+            if max_side and max(w, h) > max_side:
+                scale = max_side / max(w, h)
+                img.draft(img.mode, (round(w * scale), round(h * scale)))  # JPEG: decode at 1/2, 1/4 or 1/8
+                img.thumbnail((max_side, max_side))
             img.load()
             img = ImageOps.exif_transpose(img)
     except UnidentifiedImageError:

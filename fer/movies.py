@@ -26,8 +26,11 @@ from pathlib import Path
 import pandas as pd
 import requests
 
+from fer.access import Owner, require
 from fer.files import DEFAULT_CATALOGUE
 from fer.genres import genre_name
+from fer.jobs import SingleFlight, flight
+from fer.locks import try_lock
 
 IMDB_BASE = "https://datasets.imdbws.com/"
 FILES = ("title.ratings.tsv.gz", "title.basics.tsv.gz")
@@ -44,6 +47,7 @@ ATTRIBUTION = "Information courtesy of IMDb (https://www.imdb.com). Used with pe
 # Rows per parsed chunk: 250k keeps peak RSS near 210 MB on a full IMDb-sized dump (500k: ~270 MB) at ~5 % more time.
 CHUNK_ROWS = 250_000
 TIMEOUT = (10, 60)  # seconds: connect, between bytes
+REFRESH_COOLDOWN_S = 60  # after a successful refresh, before the next may start
 
 # What a truncated, corrupt or non-UTF-8 gzip TSV raises somewhere inside gzip / pandas.
 _READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError, pd.errors.ParserError)
@@ -56,11 +60,35 @@ class RefreshError(Exception):
 
 # ---------------------------------------------------------------- building
 
+def refresh_flight(out: str | Path = DEFAULT_CATALOGUE) -> SingleFlight:
+    """The server's one refresh job for a catalogue file: every browser session shares it."""
+    return flight(f"refresh:{Path(out).resolve()}", "catalogue refresh", cooldown_s=REFRESH_COOLDOWN_S)
+
+
+def start_refresh(owner: Owner, source: str | Path, out: str | Path) -> None:
+    """Start the server's one background refresh of `out` (jobs.Busy when one runs or just finished)."""
+    require(owner)
+    refresh_flight(out).start(lambda progress: refresh(source, out, progress=progress))
+
+
 def refresh(source: str | Path = IMDB_BASE, out: str | Path = DEFAULT_CATALOGUE, min_votes: int = DEFAULT_MIN_VOTES,
             progress: Progress | None = None) -> dict:
-    """Build the catalogue from a URL base or a local directory holding the two IMDb files; returns its metadata."""
+    """Build the catalogue from a URL base or a local directory holding the two IMDb files; returns its metadata.
+
+    One refresh per catalogue at a time, across processes: a second one gets RefreshError at once.
+    """
     out = Path(out)
     progress = progress or (lambda stage, done, total: None)
+    lock = try_lock(out.with_name(f".{out.name}.refresh.lock"))
+    if lock is None:
+        raise RefreshError("A refresh of this catalogue is already running; the current list stays.")
+    try:
+        return _refresh(str(source), out, min_votes, progress)
+    finally:
+        os.close(lock)
+
+
+def _refresh(source: str, out: Path, min_votes: int, progress: Progress) -> dict:
     with tempfile.TemporaryDirectory(prefix="imdb-") as tmp:
         paths = {name: _fetch(str(source), name, Path(tmp), progress) for name in FILES}
         progress("parsing ratings", 0, None)

@@ -3,12 +3,13 @@ stop, resume, and promote a run's model to the default. No streamlit here.
 
 A run is a directory runs/NAME/ written by fer.train, plus train.log (its stdout/stderr) and pid
 (while it runs). One training at a time per runs folder: the trainer holds an exclusive lock on
-runs/.train.lock (see fer/trainlock.py) from before it starts until it exits, so any number of
+runs/.train.lock (see fer/locks.py) from before it starts until it exits, so any number of
 simultaneous Starts, from any number of browser sessions, start exactly one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,15 +19,20 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fer import model_history
+from fer.access import Owner, require
 from fer.files import DEFAULT_MODEL, ROOT, onnx_path, sidecar_path
-from fer.model import load_checkpoint
+from fer.locks import LOCK_ENV, lock_path, try_lock
+from fer.model_history import Entry
 from fer.train_config import TrainConfig
-from fer.trainlock import LOCK_ENV, lock_path, try_lock
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+UPLOAD_QUOTA = 2 << 30  # bytes in runs/uploads/
+UPLOAD_MAX_AGE_S = 7 * 24 * 3600  # an upload no run uses is removed after a week
 
 
 @dataclass
@@ -118,8 +124,9 @@ def running(runs_dir: Path) -> list[Run]:
     return [r for r in list_runs(runs_dir) if r.status == "running"]
 
 
-def start(runs_dir: Path, name: str, cfg: TrainConfig, threads: int | None = None) -> Run:
+def start(owner: Owner, runs_dir: Path, name: str, cfg: TrainConfig, threads: int | None = None) -> Run:
     """Start a new run of `cfg` in its own session (it outlives page reruns and closed tabs). One at a time."""
+    require(owner)
     if not NAME_RE.match(name):
         raise ValueError("Run names use letters, digits, '-', '_' and '.', up to 64 characters.")
     if (runs_dir / name).exists():
@@ -127,8 +134,9 @@ def start(runs_dir: Path, name: str, cfg: TrainConfig, threads: int | None = Non
     return _launch(runs_dir, runs_dir / name, cfg.argv(), threads)
 
 
-def resume(run: Run, threads: int | None = None) -> Run:
+def resume(owner: Owner, run: Run, threads: int | None = None) -> Run:
     """Continue a stopped run from its last.pt, with the settings saved in it."""
+    require(owner)
     return _launch(run.path.parent, run.path, ["--resume"], threads)
 
 
@@ -154,8 +162,9 @@ def _launch(runs_dir: Path, path: Path, args: list[str], threads: int | None) ->
     return load_run(path)
 
 
-def stop(run: Run) -> None:
+def stop(owner: Owner, run: Run) -> None:
     """Stop a running training; its last finished epoch stays in last.pt, so Resume continues it."""
+    require(owner)
     pid = _running_pid(run.path)
     if pid is not None:
         os.killpg(pid, signal.SIGTERM)
@@ -166,56 +175,125 @@ def stop(run: Run) -> None:
     (run.path / "pid").unlink(missing_ok=True)
 
 
-def save_upload(runs_dir: Path, filename: str, data: bytes) -> Path:
-    """Store an uploaded dataset under runs/uploads/ only if fer.data can read it; else ValueError, nothing kept."""
-    from fer.data import load_dataset
+def save_upload(owner: Owner, runs_dir: Path, filename: str, data: bytes) -> Path:
+    """Keep an uploaded dataset under runs/uploads/ if it can be trained on; else ValueError, nothing kept.
 
+    Stored under its content hash (two people's files never overwrite each other, and a file already
+    validated is not parsed again on the next page run); old unused uploads are cleaned up first, and
+    the folder has a size quota.
+    """
+    from fer.data import check_trainable, load_dataset
+
+    require(owner)
     suffix = ".csv.gz" if filename.lower().endswith(".csv.gz") else Path(filename).suffix.lower()
     if suffix not in (".csv", ".csv.gz", ".zip"):
         raise ValueError(f"{filename}: upload a .csv, .csv.gz or .zip dataset.")
     uploads = runs_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
+    final = uploads / f"{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
+    if final.is_file():
+        return final
+    clean_uploads(runs_dir)
+    used = sum(p.stat().st_size for p in uploads.iterdir() if p.is_file())
+    if used + len(data) > UPLOAD_QUOTA:
+        raise ValueError(f"{filename}: the uploads folder is full ({used / 1e6:.0f} MB of "
+                         f"{UPLOAD_QUOTA / 1e6:.0f} MB); delete old runs first.")
     fd, tmp = tempfile.mkstemp(dir=uploads, suffix=suffix)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     try:
         ds = load_dataset(tmp)
-        if "Training" not in ds.split_names:
-            raise ValueError(f"{filename}: has no Training split.")
+        check_trainable(ds)
     except ValueError as e:
         Path(tmp).unlink(missing_ok=True)
         raise ValueError(str(e).replace(tmp, filename)) from None
-    final = uploads / (re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename).name.removesuffix(suffix)) + suffix)
     os.replace(tmp, final)
     return final
 
 
-def promote(model: Path, default: Path = DEFAULT_MODEL) -> Path | None:
-    """Make `model` the default, with its ONNX export for the app; the previous default is kept as <name>.prev.pt.
+def clean_uploads(runs_dir: Path, max_age_s: float = UPLOAD_MAX_AGE_S) -> list[Path]:
+    """Remove uploads that no run uses and that are older than `max_age_s`; returns what was removed."""
+    uploads = runs_dir / "uploads"
+    if not uploads.is_dir():
+        return []
+    used = {str(r.config.get("data")) for r in list_runs(runs_dir)}
+    now, removed = time.time(), []
+    for p in uploads.iterdir():
+        if p.is_file() and str(p) not in used and now - p.stat().st_mtime > max_age_s:
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
+
+def delete(owner: Owner, run: Run) -> None:
+    """Delete a run that is not running, and its uploaded dataset when no other run uses it."""
+    require(owner)
+    if _running_pid(run.path) is not None:
+        raise RuntimeError(f"Training '{run.name}' is running; stop it first.")
+    data = run.config.get("data")
+    shutil.rmtree(run.path)
+    runs_dir = run.path.parent
+    if data and Path(data).parent == runs_dir / "uploads" and \
+            all(str(r.config.get("data")) != str(data) for r in list_runs(runs_dir)):
+        Path(data).unlink(missing_ok=True)
+
+
+def public_test_accuracy(meta: dict) -> float | None:
+    """A checkpoint's PublicTest accuracy as stored by training (validation) or `fer.evaluate --record`."""
+    metrics = meta.get("metrics") or {}
+    if metrics.get("val_split") == "PublicTest" and metrics.get("val_accuracy") is not None:
+        return float(metrics["val_accuracy"])
+    recorded = metrics.get("PublicTest") or {}
+    return float(recorded["accuracy"]) if "accuracy" in recorded else None
+
+
+def _figures(meta: dict) -> dict:
+    private = ((meta.get("metrics") or {}).get("PrivateTest") or {}).get("accuracy")
+    return {"public_test": public_test_accuracy(meta), "private_test": private}
+
+
+def promotion_check(model: Path, default: Path = DEFAULT_MODEL) -> tuple[float | None, float | None]:
+    """(candidate's, current default's) PublicTest accuracy, for the page to show before promoting."""
+    from fer.model import load_checkpoint  # torch: the owner's actions only; visitors' views stay torch-free
+
+    current = public_test_accuracy(load_checkpoint(default)[1]) if default.is_file() else None
+    return public_test_accuracy(load_checkpoint(model)[1]), current
+
+
+def promote(owner: Owner, model: Path, default: Path = DEFAULT_MODEL, allow_worse: bool = False) -> Entry | None:
+    """Make `model` the default, with its ONNX export for the app. Returns the history entry of the old default.
+
+    The old default goes to the model history first (fer/model_history.py), so nothing is ever lost. A model
+    whose PublicTest accuracy is below the default's, or unknown, needs `allow_worse` (ValueError otherwise).
     Everything is written and checked beside the default first, then moved into place, so a bad model or a
-    failed export leaves the old default untouched. Returns the backup (None when there was no default).
+    failed export leaves the old default untouched.
     """
     from fer.export import export_onnx  # imports torch.onnx: only the training page needs it
+    from fer.model import load_checkpoint
 
+    require(owner)
     load_checkpoint(model)  # refuse a broken file before touching anything
+    candidate, current = promotion_check(model, default)
+    if not allow_worse and (candidate is None or (current is not None and candidate < current)):
+        raise ValueError("its PublicTest accuracy is " + (f"{candidate:.1%}" if candidate is not None else "unknown")
+                         + (f", the current default's {current:.1%}" if current is not None else "")
+                         + "; confirm to promote it anyway.")
     default.parent.mkdir(parents=True, exist_ok=True)
     staged = default.with_name(f".{default.stem}.staged.pt")
     staged_onnx = onnx_path(staged)
     try:
         shutil.copyfile(model, staged)
         export_onnx(staged, staged_onnx)  # checks the copy; its sidecar records the hash of the default-to-be
-        backup = None
-        if default.exists():
-            backup = default.with_suffix(".prev.pt")
-            fd, tmp = tempfile.mkstemp(dir=default.parent, suffix=".tmp")
-            os.close(fd)
-            shutil.copyfile(default, tmp)
-            os.replace(tmp, backup)
+        old = model_history.archive(default, _figures(load_checkpoint(default)[1])) if default.is_file() else None
         os.replace(staged, default)
         os.replace(staged_onnx, onnx_path(default))
         os.replace(sidecar_path(staged_onnx), sidecar_path(default))
     finally:
         for leftover in (staged, staged_onnx, sidecar_path(staged_onnx)):
             leftover.unlink(missing_ok=True)
-    return backup
+    return old
+
+
+def restore(owner: Owner, entry: Entry, default: Path = DEFAULT_MODEL) -> Entry | None:
+    """Put a former default back (the current one goes to the history in turn)."""
+    return promote(owner, entry.path, default, allow_worse=True)

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from fer.data import load_dataset
+from fer.locks import hold_for_trainer
 from fer.model import ARCHS, DEFAULT_INPUT_SIZE, InferenceNet, build_model, save_checkpoint
 from fer.train_config import TrainConfig
-from fer.trainlock import hold_for_trainer
 
 VAL_FRACTION = 0.1  # of Training, when the dataset has no PublicTest split
 

@@ -1,56 +1,108 @@
 """Train the paper's CNNs from the browser, evaluate them, compare runs, promote the best to the default.
 
 Training runs as a background `python -m fer.train` (see fer/runs.py): page reruns, page switches and
-closed tabs neither stop nor duplicate it. Environment overrides (tests): see fer/files.py.
+closed tabs neither stop nor duplicate it. Owner actions (train, upload, server paths, evaluate, promote,
+restore, delete) need the owner (fer/access.py); visitors get read-only views. Environment overrides
+(tests): see fer/files.py.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
-import torch
 
-from fer import runs
+from fer import access, model_history, runs
 from fer.emotions import EMOTIONS
-from fer.evaluate import evaluate
-from fer.files import SHARED_FER, model_path, runs_dir
-from fer.model import ARCHS
+from fer.files import ROOT, SHARED_FER, model_path, runs_dir
+from fer.jobs import Busy, flight
 from fer.train_config import TrainConfig
 
 RUNS_DIR = runs_dir()
 MODEL = model_path()
+ARCHS = ("cnn1", "cnn2", "cnn3", "vgg")  # fer.model.ARCHS, without importing torch for visitors
+MAX_DATASET_MB = 120  # the dataset uploader's limit (FER2013 as .csv.gz: 94 MB)
+EVALUATIONS = RUNS_DIR / "evaluations"  # stored results, readable by visitors
+
+
+# ---------------------------------------------------------------- who is this
+
+def current_owner() -> access.Owner | None:
+    return access.session_owner(st.session_state, access.load_config(st.secrets), access.user_email(st.user))
+
+
+def access_panel(owner: access.Owner | None) -> None:
+    """Says who the viewer is; offers the password form or the login to a visitor when configured."""
+    config = access.load_config(st.secrets)
+    if owner is not None:
+        st.caption({"local": "You run this app on your own machine: you are its owner.",
+                    "password": "Signed in as the owner (password).",
+                    "login": "Signed in as an owner."}[owner.how])
+        return
+    st.info("You are a visitor: you can watch runs, curves, stored evaluations and the model card. "
+            "Training, uploads, evaluations and changing the default model are the owner's.")
+    if config is None:
+        st.caption("This deploy is read-only for everybody. Its owner can enable owner access by adding "
+                   "`[access] owner_password = \"…\"` to the app's secrets (see the README).")
+        return
+    if config.owner_password:
+        gate = st.session_state.setdefault("password_gate", access.PasswordGate())
+        with st.form("owner_login", clear_on_submit=True):
+            attempt = st.text_input("Owner password", type="password")
+            if st.form_submit_button("Sign in as owner"):
+                if gate.locked_for():
+                    st.error(f"Too many wrong passwords; try again in {gate.locked_for() / 60:.0f} min.")
+                elif gate.check(config, attempt):
+                    st.session_state[access.OWNER_KEY] = "password"
+                    st.rerun()
+                else:
+                    st.error("Wrong password." if not gate.locked_for() else
+                             f"Wrong password. Too many tries: locked for {gate.locked_for() / 60:.0f} min.")
+    if config.owners and st.button("Log in"):
+        st.login()
 
 
 # ---------------------------------------------------------------- train
 
-def choose_dataset() -> str | None:
+def choose_dataset(owner: access.Owner) -> str | None:
     options = (["FER2013 from ../shared"] if SHARED_FER.exists() else []) + ["Upload", "Path on the server"]
     source = st.radio("Dataset", options, horizontal=True, key="dataset_source")
     if source == "Upload":
-        up = st.file_uploader("FER2013 .csv / .csv.gz, or a Kaggle train/test .zip", type=["csv", "gz", "zip"])
+        up = st.file_uploader("FER2013 .csv.gz or .csv, or a Kaggle train/test .zip", type=["csv", "gz", "zip"],
+                              max_upload_size=MAX_DATASET_MB)
         if up is None:
             return None
         try:
-            return str(runs.save_upload(RUNS_DIR, up.name, up.getvalue()))
+            return str(runs.save_upload(owner, RUNS_DIR, up.name, up.getvalue()))
+        except ValueError as e:
+            st.error(str(e))
+        except OSError as e:
+            st.error(f"{up.name}: could not be stored ({e.strerror or type(e).__name__}).")
+        return None
+    if source == "Path on the server":
+        text = st.text_input("Path", placeholder="/data/fer2013.csv.gz")
+        if not text:
+            return None
+        try:
+            return str(access.server_path(owner, text, access.load_config(st.secrets)))
         except ValueError as e:
             st.error(str(e))
             return None
-    if source == "Path on the server":
-        path = st.text_input("Path", placeholder="/data/fer2013.csv")
-        if path and not Path(path).exists():
-            st.error(f"{path}: no such file or folder.")
-            return None
-        return path or None
     return str(SHARED_FER)
 
 
-def train_form() -> None:
-    data = choose_dataset()
+def train_form(owner: access.Owner) -> None:
+    if not _has_torch():  # a lean deploy (requirements.txt) has none
+        st.warning("Training needs PyTorch on this server: `pip install -r requirements-train.txt`.")
+        return
+    import torch
+
+    data = choose_dataset(owner)
     c1, c2, c3, c4, c5 = st.columns(5)
-    arch = c1.selectbox("Architecture", list(ARCHS), format_func=lambda a: a.upper(), key="arch")
+    arch = c1.selectbox("Architecture", ARCHS, format_func=str.upper, key="arch", index=ARCHS.index("vgg"))
     epochs = c2.number_input("Epochs", 1, 500, 25, key="epochs")
     batch = c3.number_input("Batch size", 8, 1024, 128, step=8, key="batch_size")
     lr = c4.number_input("Peak learning rate", 0.0001, 1.0, 0.05, format="%.4f", key="lr")
@@ -61,9 +113,9 @@ def train_form() -> None:
     dry = st.checkbox("Smoke test (--dry-run: 2 batches per epoch)", key="dry_run")
     if st.button("Start training", type="primary", disabled=data is None):
         try:
-            runs.start(RUNS_DIR, name, TrainConfig(data, arch, int(epochs), int(batch), float(lr), device=device,
-                                                   dry_run=dry))
-        except (ValueError, RuntimeError) as e:
+            runs.start(owner, RUNS_DIR, name, TrainConfig(data, arch, int(epochs), int(batch), float(lr),
+                                                          device=device, dry_run=dry))
+        except (ValueError, RuntimeError, OSError) as e:
             st.error(str(e))
 
 
@@ -72,7 +124,7 @@ def curves(runs_: list[runs.Run], metric: str) -> pd.DataFrame:
                          for r in runs_ if r.history})
 
 
-def run_panel(run: runs.Run) -> None:
+def run_panel(run: runs.Run, owner: access.Owner | None) -> None:
     done = len(run.history)
     last = run.history[-1] if run.history else {}
     eta = run.eta_seconds()
@@ -94,27 +146,37 @@ def run_panel(run: runs.Run) -> None:
                                    index=range(1, done + 1)), height=220)
     with st.expander("Log", expanded=run.status == "failed"):
         st.code(run.log_tail() or "(empty)", language=None)
-    if run.status == "running" and st.button("Stop", key=f"stop_{run.name}"):
-        runs.stop(run)
-        st.rerun()
-    if run.status in ("stopped", "failed") and (run.path / "last.pt").exists() and \
-            st.button("Resume", key=f"resume_{run.name}"):
-        try:
-            runs.resume(run)
-        except (ValueError, RuntimeError) as e:
-            st.error(str(e))
-        st.rerun()
+    if owner is not None:
+        run_actions(run, owner)
+
+
+def run_actions(run: runs.Run, owner: access.Owner) -> None:
+    """Stop, resume, delete: the owner's buttons under a run."""
+    try:
+        if run.status == "running" and st.button("Stop", key=f"stop_{run.name}"):
+            runs.stop(owner, run)
+            st.rerun()
+        c1, c2 = st.columns(2)
+        if run.status in ("stopped", "failed") and (run.path / "last.pt").exists() and \
+                c1.button("Resume", key=f"resume_{run.name}"):
+            runs.resume(owner, run)
+            st.rerun()
+        if run.status != "running" and c2.button("Delete run", key=f"delete_{run.name}"):
+            runs.delete(owner, run)
+            st.rerun()
+    except (ValueError, RuntimeError, OSError) as e:
+        st.error(str(e))
 
 
 @st.fragment(run_every=2.0)
-def live_runs() -> None:
-    """Refreshes on its own, so curves grow while a training runs."""
+def live_runs(owner: access.Owner | None) -> None:
+    """Refreshes on its own, so curves grow while a training runs. Every running run is listed."""
     all_runs = runs.list_runs(RUNS_DIR)
     if not all_runs:
         st.info("No training runs yet.")
         return
     for run in [r for r in all_runs if r.status == "running"] or all_runs[:1]:
-        run_panel(run)
+        run_panel(run, owner)
 
 
 # ---------------------------------------------------------------- evaluate / compare / promote
@@ -138,32 +200,98 @@ def confusion_chart(cm: list[list[int]], normalise: bool) -> alt.Chart:
             + base.mark_text().encode(text=alt.Text("value:Q", format=fmt))).properties(height=320)
 
 
-def evaluate_view() -> None:
+def evaluate_view(owner: access.Owner | None) -> None:
     choices = model_choices()
-    if not choices:
-        st.info("No model to evaluate yet.")
-        return
-    label = st.selectbox("Model", list(choices), key="eval_model")
-    data = st.text_input("Dataset", value=str(SHARED_FER) if SHARED_FER.exists() else "", key="eval_data")
-    split = st.selectbox("Split", ["PrivateTest", "PublicTest", "Test", "Training"], key="eval_split")
-    if st.button("Evaluate", key="evaluate"):
-        try:
-            with st.spinner("Evaluating…"):
-                st.session_state["evaluation"] = evaluate(choices[label], data, split, with_predictions=True)
-        except ValueError as e:
-            st.error(str(e))
-            st.session_state.pop("evaluation", None)
+    torch_ok = owner is not None and _has_torch()
+    if owner is not None and not torch_ok:
+        st.warning("Evaluating and promoting need PyTorch on this server: `pip install -r requirements-train.txt`.")
+    if torch_ok and choices:
+        compute_evaluation(owner, choices)
+    stored = sorted(EVALUATIONS.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) \
+        if EVALUATIONS.is_dir() else []
+    if not stored and "evaluation" not in st.session_state:
+        st.info("No evaluation results yet." if owner is None else "Evaluate a model to see its figures.")
     m = st.session_state.get("evaluation")
     if m:
         show_metrics(m)
-    if label != "shipped default" and st.button("Use as default", key="promote",
-                                                help="Copies this model and its ONNX export (what the main page runs) "
-                                                     "to models/; the old one is kept as a backup."):
+    elif stored:
+        label = st.selectbox("Stored result", [p.stem for p in stored], key="stored_eval")
+        show_metrics(json.loads((EVALUATIONS / f"{label}.json").read_text()))
+    if torch_ok and choices:
+        promote_view(owner, choices)
+
+
+def _has_torch() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("torch") is not None
+
+
+def compute_evaluation(owner: access.Owner, choices: dict[str, Path]) -> None:
+    """The owner runs an evaluation (one at a time per server); the figures are stored for visitors too."""
+    label = st.selectbox("Model", list(choices), key="eval_model")
+    data = st.text_input("Dataset", value=str(SHARED_FER) if SHARED_FER.exists() else "", key="eval_data")
+    split = st.selectbox("Split", ["PrivateTest", "PublicTest", "Test", "Training"], key="eval_split")
+    if not st.button("Evaluate", key="evaluate"):
+        return
+    from fer.evaluate import evaluate  # imports torch: the owner's action only
+
+    try:
+        path = access.server_path(owner, data, access.load_config(st.secrets)) if data != str(SHARED_FER) else data
+        with st.spinner("Evaluating…"):
+            m = flight("evaluate", "evaluation", cooldown_s=0).run_now(
+                lambda: evaluate(choices[label], path, split, with_predictions=True))
+    except (ValueError, Busy) as e:
+        st.error(str(e))
+        st.session_state.pop("evaluation", None)
+        return
+    except OSError as e:
+        st.error(f"{data}: could not be read ({e.strerror or type(e).__name__}).")
+        return
+    st.session_state["evaluation"] = m
+    EVALUATIONS.mkdir(parents=True, exist_ok=True)
+    keep = ("accuracy", "macro_f1", "per_class", "confusion_matrix", "classes", "split", "n", "arch")
+    (EVALUATIONS / f"{label.replace(' ', '-')}-{split}.json").write_text(json.dumps({k: m[k] for k in keep}))
+
+
+def promote_view(owner: access.Owner, choices: dict[str, Path]) -> None:
+    """"Use as default" with the candidate's PublicTest figure against the default's; the model history."""
+    label = st.session_state.get("eval_model")
+    if label and label != "shipped default":
         try:
-            backup = runs.promote(choices[label], MODEL)
-            st.success(f"{label} is now the default model" + (f" (previous kept as {backup.name})." if backup else "."))
-        except (ValueError, OSError) as e:
-            st.error(f"Could not promote: {e}")
+            candidate, current = runs.promotion_check(choices[label], MODEL)
+        except ValueError as e:
+            st.error(str(e))
+            return
+        fmt = lambda a: "unknown" if a is None else f"{a:.1%}"  # noqa: E731
+        st.caption(f"PublicTest accuracy: {label} {fmt(candidate)} · current default {fmt(current)}")
+        worse = candidate is None or (current is not None and candidate < current)
+        confirmed = not worse or st.checkbox("It is not better on PublicTest: promote it anyway", key="confirm_worse")
+        if st.button("Use as default", key="promote", disabled=not confirmed,
+                     help="Copies this model and its ONNX export (what the main page runs) to models/; "
+                          "the old one goes to the model history."):
+            try:
+                runs.promote(owner, choices[label], MODEL, allow_worse=worse)
+                st.success(f"{label} is now the default model (the previous one is in the model history).")
+            except (ValueError, OSError) as e:
+                st.error(f"Could not promote: {e}")
+    history_view(owner)
+
+
+def history_view(owner: access.Owner) -> None:
+    entries = model_history.entries(MODEL)
+    if not entries:
+        return
+    with st.expander(f"Model history ({len(entries)} former defaults)"):
+        for i, e in enumerate(reversed(entries)):
+            c1, c2 = st.columns([4, 1])
+            c1.caption(e.label)
+            if c2.button("Restore", key=f"restore_{i}"):
+                try:
+                    runs.restore(owner, e, MODEL)
+                    st.success("Restored; the model it replaced is in the history.")
+                except (ValueError, OSError) as err:
+                    st.error(f"Could not restore: {err}")
 
 
 def show_metrics(m: dict) -> None:
@@ -175,9 +303,11 @@ def show_metrics(m: dict) -> None:
                                                                "f1": "{:.3f}", "support": "{:.0f}"}))
     c1, c2 = st.columns(2)
     c1.caption("Confusion matrix (counts)")
-    c1.altair_chart(confusion_chart(m["confusion_matrix"], False), use_container_width=True)
+    c1.altair_chart(confusion_chart(m["confusion_matrix"], False), width="stretch")
     c2.caption("Confusion matrix (row-normalised)")
-    c2.altair_chart(confusion_chart(m["confusion_matrix"], True), use_container_width=True)
+    c2.altair_chart(confusion_chart(m["confusion_matrix"], True), width="stretch")
+    if "probs" not in m:
+        return
     pred = m["probs"].argmax(1)
     wrong = [i for i in range(len(pred)) if pred[i] != m["labels"][i]][:24]
     if wrong:
@@ -203,15 +333,20 @@ def compare_view() -> None:
 def main() -> None:
     st.set_page_config(page_title="Train & evaluate", page_icon="🧪", layout="wide")
     st.title("🧪 Train & evaluate")
-    train_tab, eval_tab, compare_tab = st.tabs(["Train", "Evaluate", "Compare runs"])
+    owner = current_owner()
+    access_panel(owner)
+    train_tab, eval_tab, compare_tab, card_tab = st.tabs(["Train", "Evaluate", "Compare runs", "Model card"])
     with train_tab:
-        train_form()
-        st.divider()
-        live_runs()
+        if owner is not None:
+            train_form(owner)
+            st.divider()
+        live_runs(owner)
     with eval_tab:
-        evaluate_view()
+        evaluate_view(owner)
     with compare_tab:
         compare_view()
+    with card_tab:
+        st.markdown((ROOT / "models" / "README.md").read_text())
 
 
 main()

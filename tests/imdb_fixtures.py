@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BASICS_HEADER = "tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartYear\tendYear\truntimeMinutes\tgenres"
@@ -32,15 +33,20 @@ def imdb_dump(n_movies: int = 120) -> dict[str, bytes]:
 
 
 class FaultyServer:
-    """Serves `files`; `faults[name]` may be an int (HTTP status) or "cut" (drop the connection mid-body)."""
+    """Serves `files`; `faults[name]` may be an int (HTTP status) or "cut" (drop the connection mid-body).
 
-    def __init__(self, files: dict[str, bytes]):
-        self.files, self.faults = files, {}
+    `requests` lists the files asked for; `delay` seconds are spent before each answer (a slow mirror).
+    """
+
+    def __init__(self, files: dict[str, bytes], delay: float = 0.0):
+        self.files, self.faults, self.requests, self.delay = files, {}, [], delay
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 name = self.path.rsplit("/", 1)[-1]
+                server.requests.append(name)
+                time.sleep(server.delay)
                 fault = server.faults.get(name)
                 if isinstance(fault, int) or name not in server.files:
                     self.send_error(fault if isinstance(fault, int) else 404)

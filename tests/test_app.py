@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -119,6 +120,11 @@ def test_a_failing_refresh_keeps_the_list(app, face_png):
     catalogue = Path(os.environ["FER_CATALOGUE"])
     before, titles = catalogue.read_bytes(), at.sidebar.dataframe[0].value["title"].tolist()
     at.sidebar.button[0].click().run()
+    deadline = time.time() + 20
+    while not at.sidebar.error:  # the refresh runs in the background; the page shows its end
+        assert time.time() < deadline, "the failed refresh was never reported"
+        time.sleep(0.2)
+        at.run()
     assert any("Refresh failed" in e.value and "current list stays" in e.value for e in at.sidebar.error)
     assert at.sidebar.dataframe[0].value["title"].tolist() == titles
     assert catalogue.read_bytes() == before
@@ -139,6 +145,7 @@ def test_snapshot_mode_uses_the_same_path(monkeypatch, face_png):
 
 PHOTO_RUN = """
 import sys
+import time
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({app!r}, default_timeout=60)
 at.session_state["input_mode"] = "Photo"

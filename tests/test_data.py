@@ -1,11 +1,14 @@
 import gzip
+import os
+import stat
 import zipfile
 
+import cv2
 import numpy as np
 import pytest
 
 from fer import evaluate
-from fer.data import MAX_ZIP_BYTES, apply_ferplus, load_dataset
+from fer.data import MAX_ZIP_BYTES, apply_ferplus, check_trainable, load_dataset
 from fer.emotions import EMOTIONS
 from tests.conftest import FER_CSV, synthetic_faces, write_csv
 
@@ -47,8 +50,8 @@ def _bad_csv(tmp_path, pixels: str, label: str = "3"):
     ("1 2 3", "3", r"row 3: 3 pixel values, expected 2304"),
     (" ".join(["7"] * 2303 + ["x"]), "3", r"row 3: pixels contain a non-numeric value"),
     (" ".join(["300"] * 2304), "3", r"row 3: pixel values must be integers 0-255"),
-    (" ".join(["7"] * 2304), "9", r"row 3: emotion '9' is not a label 0-6"),
-    (" ".join(["7"] * 2304), "happy", r"row 3: emotion 'happy'"),
+    (" ".join(["7"] * 2304), "9", r"row 3: the emotion is not a label 0-6"),
+    (" ".join(["7"] * 2304), "happy", r"row 3: the emotion is not a label 0-6"),
 ])
 def test_bad_csv_rows_name_file_and_row(tmp_path, pixels, label, message):
     path = _bad_csv(tmp_path, pixels, label)
@@ -74,7 +77,7 @@ def test_unknown_class_folder(tiny_folder):
 
 def test_unreadable_image(tiny_folder):
     (tiny_folder / "train" / "sad" / "junk.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(ValueError, match=r"train/sad/junk.jpg.*not a readable image"):
+    with pytest.raises(ValueError, match=r"train/sad/junk.jpg is not a readable image"):
         load_dataset(tiny_folder)
 
 
@@ -98,13 +101,108 @@ def test_zip_with_unsafe_paths_is_refused(tiny_zip, name):
         load_dataset(tiny_zip)
 
 
-def test_zip_bomb_is_refused(tmp_path):
+def test_zip_with_a_symlink_entry_is_refused(tiny_zip):
+    info = zipfile.ZipInfo("train/happy/link.png")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(tiny_zip, "a") as zf:
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(ValueError, match="symbolic link"):
+        load_dataset(tiny_zip)
+
+
+@pytest.mark.parametrize("size,message", [(MAX_ZIP_BYTES + 1, "over the .* limit"),  # all entries together
+                                          (1008 << 20, "over the 21 MB limit for one image")])  # one entry
+def test_zip_bombs_are_refused_from_the_directory(tmp_path, size, message):
     path = tmp_path / "bomb.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("train/happy/a.png", b"\0" * (MAX_ZIP_BYTES + 1))  # compresses to ~1 MB
+        with zf.open("train/happy/a.png", "w", force_zip64=True) as f:
+            for _ in range(size >> 24):
+                f.write(bytes(1 << 24))
+            f.write(bytes(size % (1 << 24)))
     assert path.stat().st_size < 5_000_000
-    with pytest.raises(ValueError, match="over the .* limit"):
+    with pytest.raises(ValueError, match=message):
         load_dataset(path)
+
+
+def test_huge_images_are_refused_from_their_header(tmp_path):
+    """A 4000x4000 PNG compresses to a few KB; its size is read from the header, before any decoding."""
+    big = cv2.imencode(".png", np.zeros((4000, 4000), np.uint8))[1].tobytes()
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(3):
+            zf.writestr(f"train/happy/{i}.png", big)
+    with pytest.raises(ValueError, match="4000x4000; images over 4 megapixels are refused"):
+        load_dataset(path)
+
+
+def test_gzip_bomb_is_refused_early(tmp_path):
+    """200,000 identical valid rows: 1 MB gzipped, 1.7 GB of text. Refused by the expansion ratio."""
+    row = ("3," + " ".join(["7"] * 2304) + ",Training\n").encode()
+    path = tmp_path / "bomb.csv.gz"
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(b"emotion,pixels,Usage\n")
+        for _ in range(200):
+            f.write(row * 1000)
+    assert path.stat().st_size < 5_000_000
+    with pytest.raises(ValueError, match="expands more than 50-fold"):
+        load_dataset(path)
+
+
+def test_a_line_without_end_is_refused(tmp_path):
+    path = tmp_path / "one-line.csv.gz"
+    path.write_bytes(gzip.compress(b"emotion,pixels,Usage\n3," + b"7 " * 200_000))
+    with pytest.raises(ValueError, match="row 2 is over 64 KB"):
+        load_dataset(path)
+
+
+def test_a_bad_cell_is_never_echoed(tmp_path):
+    path = _bad_csv(tmp_path, " ".join(["7"] * 2304), label="sk-live-SECRET-TOKEN")
+    with pytest.raises(ValueError) as e:
+        load_dataset(path)
+    assert "SECRET" not in str(e.value) and "row 3" in str(e.value)
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
+    fifo = tmp_path / "x.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file or folder"):
+        load_dataset(fifo)  # opening a FIFO with no writer would block forever
+
+
+@pytest.mark.parametrize("content,message", [(b"", "the file is empty"), (b"emotion,pixels,Usage\n", "no data rows")])
+def test_empty_csv_names_the_file(tmp_path, content, message):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"empty.csv: {message}"):
+        load_dataset(path)
+
+
+def test_a_folder_without_train_and_test_is_refused_without_walking_it(tmp_path):
+    (tmp_path / "deep" / "x").mkdir(parents=True)
+    (tmp_path / "deep" / "x" / "private-notes.png").write_bytes(b"x")
+    with pytest.raises(ValueError, match="expected the folders train/ and test/") as e:
+        load_dataset(tmp_path)
+    assert "private-notes" not in str(e.value)
+
+
+def test_a_stray_file_is_counted_not_named(tiny_folder):
+    (tiny_folder / "notes.png").write_bytes(b"x")  # beside train/ and test/: never even looked at
+    (tiny_folder / "train" / "holiday.png").write_bytes(b"x")
+    with pytest.raises(ValueError, match="1 image\\(s\\) are not inside") as e:
+        load_dataset(tiny_folder)
+    assert "holiday" not in str(e.value)
+
+
+def test_the_root_folder_is_refused_at_once():
+    with pytest.raises(ValueError, match="expected the folders train/ and test/"):
+        load_dataset("/")
+
+
+def test_a_single_emotion_dataset_cannot_be_trained_on(tmp_path):
+    images, _ = synthetic_faces(10)
+    path = write_csv(tmp_path / "one.csv", images, np.full(10, 3), ["Training"] * 10)
+    with pytest.raises(ValueError, match="same emotion"):
+        check_trainable(load_dataset(path))
 
 
 def test_not_a_zip(tmp_path):

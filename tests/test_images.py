@@ -2,12 +2,13 @@
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from fer import load_image
-from fer.images import MAX_PIXELS
+from fer.images import MAX_PIXELS, MAX_SIDE
 
 
 def _rgb(w=64, h=48):
@@ -105,3 +106,11 @@ def test_missing_file(tmp_path):
 def test_folder_instead_of_a_file(tmp_path):
     with pytest.raises(ValueError, match="is a folder, not an image file"):
         load_image(tmp_path)
+
+
+def test_a_large_photo_is_decoded_at_reduced_size():
+    """The detector never looks past 960 px: a 30 MP JPEG comes back at MAX_SIDE, aspect kept."""
+    big = cv2.resize(np.random.default_rng(0).integers(0, 255, (30, 45, 3), dtype=np.uint8), (6750, 4500))
+    data = cv2.imencode(".jpg", big)[1].tobytes()
+    assert load_image(data).shape == (MAX_SIDE * 2 // 3, MAX_SIDE, 3)
+    assert load_image(data, max_side=None).shape == (4500, 6750, 3)

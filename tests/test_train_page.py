@@ -1,12 +1,15 @@
 """The training & evaluation page under AppTest, and fer.runs (start / one-at-a-time / stop / promote)."""
 
+import os
+import re
 import shutil
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fer import runs
+from fer import model_history, runs
+from fer.access import Owner
 from fer.classifier import load_classifier
 from fer.files import DEFAULT_MODEL, export_matches
 from fer.model import load_checkpoint
@@ -14,6 +17,7 @@ from fer.train_config import TrainConfig
 from tests.conftest import ROOT
 
 PAGE = str(ROOT / "pages" / "1_Train_and_evaluate.py")
+OWNER = Owner("cli")
 
 
 @pytest.fixture
@@ -94,36 +98,42 @@ def test_evaluation_shows_metrics_confusion_matrix_and_promote_replaces_the_defa
     assert [m.label for m in at.metric] == ["Accuracy", "Macro F1", "Images"]
     assert at.metric[2].value == "14"
     assert len(at.get("vega_lite_chart")) == charts_before + 2  # confusion matrix: counts and row-normalised
+    # A 1-epoch model is worse on PublicTest than the default: promoting it takes an explicit confirmation.
+    shown = r"PublicTest accuracy: run tiny \d+\.\d% · current default 67\.\d%"
+    assert any(re.search(shown, c.value) for c in at.caption)
+    assert at.button(key="promote").disabled
+    at.checkbox(key="confirm_worse").check().run()
     at.button(key="promote").click().run()
     assert any("now the default model" in s.value for s in at.success)
     assert model.read_bytes() == run.best_model.read_bytes()
-    assert model.with_suffix(".prev.pt").read_bytes() == old
+    assert [e.path.read_bytes() for e in model_history.entries(model)] == [old]
     assert export_matches(model) and load_classifier(model).backend == "onnx"  # the main page runs it without torch
     assert sorted(p.name for p in model.parent.iterdir()) == [
-        "emotion_cnn.onnx", "emotion_cnn.onnx.json", "emotion_cnn.prev.pt", "emotion_cnn.pt"]
+        "emotion_cnn.onnx", "emotion_cnn.onnx.json", "emotion_cnn.pt", "history"]
 
 
 def test_one_training_at_a_time_stop_and_resume(env, tiny_csv):
     runs_dir, _ = env
-    first = runs.start(runs_dir, "long", TrainConfig(str(tiny_csv), epochs=500, batch_size=8, device="cpu"), threads=1)
+    cfg = TrainConfig(str(tiny_csv), epochs=500, batch_size=8, device="cpu")
+    first = runs.start(OWNER, runs_dir, "long", cfg, threads=1)
     try:
         with pytest.raises(RuntimeError, match="already"):
-            runs.start(runs_dir, "second", TrainConfig(str(tiny_csv), epochs=1, batch_size=8))
+            runs.start(OWNER, runs_dir, "second", TrainConfig(str(tiny_csv), epochs=1, batch_size=8))
         deadline = time.time() + 60
         while not (first.path / "last.pt").exists():
             assert time.time() < deadline
             time.sleep(0.2)
     finally:
-        runs.stop(runs.load_run(first.path))
+        runs.stop(OWNER, runs.load_run(first.path))
     stopped = runs.load_run(first.path)
     assert stopped.status == "stopped" and 0 < len(stopped.history) < 500
     done = len(stopped.history)
-    resumed = runs.resume(stopped, threads=1)
+    resumed = runs.resume(OWNER, stopped, threads=1)
     deadline = time.time() + 60
     while len(runs.load_run(resumed.path).history) <= done:
         assert time.time() < deadline, "the resumed run made no progress"
         time.sleep(0.2)
-    runs.stop(runs.load_run(resumed.path))
+    runs.stop(OWNER, runs.load_run(resumed.path))
     epochs = [h["epoch"] for h in runs.load_run(resumed.path).history]
     assert epochs[: done + 1] == list(range(1, done + 2))  # continued at the next epoch
 
@@ -132,8 +142,8 @@ def test_a_crashed_training_reports_its_error(env, tmp_path):
     runs_dir, _ = env
     bad = tmp_path / "bad.csv"
     bad.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
-    run = _wait(runs_dir, runs.start(runs_dir, "crash", TrainConfig(str(bad), epochs=1, batch_size=8)).name)
-    assert run.status == "failed" and "emotion '9' is not a label 0-6" in run.error
+    run = _wait(runs_dir, runs.start(OWNER, runs_dir, "crash", TrainConfig(str(bad), epochs=1, batch_size=8)).name)
+    assert run.status == "failed" and "row 2: 3 pixel values, expected 2304" in run.error
 
 
 def test_promote_refuses_a_broken_model(env, tmp_path):
@@ -142,7 +152,49 @@ def test_promote_refuses_a_broken_model(env, tmp_path):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"nope")
     with pytest.raises(ValueError):
-        runs.promote(broken, model)
+        runs.promote(OWNER, broken, model)
     assert model.read_bytes() == before
     load_checkpoint(model)
     assert sorted(p.name for p in model.parent.iterdir()) == ["emotion_cnn.pt"]
+
+
+def test_promoting_twice_keeps_every_former_default_and_any_can_be_restored(env, tiny_csv, tmp_path):
+    runs_dir, model = env
+    shipped = model.read_bytes()
+    for seed, name in enumerate(("a", "b")):
+        cfg = TrainConfig(str(tiny_csv), epochs=1, batch_size=8, dry_run=True, seed=seed)
+        run = _wait(runs_dir, runs.start(OWNER, runs_dir, name, cfg, threads=1).name)
+        if name == "a":
+            with pytest.raises(ValueError, match="confirm"):  # worse than the shipped model on PublicTest
+                runs.promote(OWNER, run.best_model, model)
+        runs.promote(OWNER, run.best_model, model, allow_worse=True)
+    history = model_history.entries(model)
+    assert history[0].path.read_bytes() == shipped and len(history) == 2
+    assert history[0].info["public_test"] == pytest.approx(0.6785, abs=1e-3)
+    runs.restore(OWNER, history[0], model)
+    assert model.read_bytes() == shipped and export_matches(model)
+    assert len(model_history.entries(model)) == 3  # b went to the history too: nothing lost
+
+
+def test_uploads_are_named_per_content_and_validated_once(env, tiny_csv, monkeypatch):
+    runs_dir, _ = env
+    data = tiny_csv.read_bytes()
+    first = runs.save_upload(OWNER, runs_dir, "faces.csv", data)
+    other = runs.save_upload(OWNER, runs_dir, "faces.csv", data.replace(b"Training", b"PublicTest", 1))
+    assert first != other and first.read_bytes() == data  # same name from two people: no overwrite
+    import fer.data
+
+    monkeypatch.setattr(fer.data, "load_dataset", lambda *a, **k: pytest.fail("parsed again"))
+    assert runs.save_upload(OWNER, runs_dir, "renamed.csv", data) == first
+    old = time.time() - runs.UPLOAD_MAX_AGE_S - 60
+    os.utime(first, (old, old))
+    assert runs.clean_uploads(runs_dir) == [first] and other.exists()
+
+
+def test_evaluating_the_root_folder_is_one_sentence_not_a_walk_or_a_traceback(env):
+    at = _page().run()
+    at.text_input(key="eval_data").set_value("/")
+    t0 = time.time()
+    at.button(key="evaluate").click().run()
+    assert time.time() - t0 < 10 and not at.exception
+    assert [e.value for e in at.error] == ["/: expected the folders train/ and test/, each with one folder per emotion."]

@@ -1,10 +1,10 @@
-"""One training at a time per runs folder: an exclusive `flock` on runs/.train.lock, held by the trainer.
+"""Exclusive locks across threads and processes: one training per runs folder, one refresh per server.
 
-`flock` locks belong to an open file description, so two threads of one server (two browser sessions)
-exclude each other just as two processes do, and the kernel drops the lock when its holder exits, even
-on a crash: a stale lock cannot block the next training. The training page takes the lock, then hands
-the descriptor to the `fer.train` process it starts (LOCK_ENV names it), so there is no moment in
-which a second Start could slip in.
+The trainer holds an exclusive `flock` on runs/.train.lock. `flock` locks belong to an open file
+description, so two threads of one server (two browser sessions) exclude each other just as two
+processes do, and the kernel drops the lock when its holder exits, even on a crash: a stale lock
+cannot block the next training. The training page takes the lock, then hands the descriptor to the
+`fer.train` process it starts (LOCK_ENV names it), so no second Start can slip in between.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def lock_path(runs_dir: Path) -> Path:
 
 def try_lock(path: Path) -> int | None:
     """An open descriptor holding the exclusive lock on `path`, or None when someone else holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -39,7 +40,6 @@ def hold_for_trainer(out: Path) -> int | None:
     """
     if os.environ.get(LOCK_ENV):
         return None
-    out.parent.mkdir(parents=True, exist_ok=True)
     fd = try_lock(lock_path(out.parent))
     if fd is None:
         raise ValueError(f"another training is running in {out.parent}; wait for it or stop it first.")

@@ -1,0 +1,167 @@
+"""Who may do what: the owner (train, upload, evaluate, promote, refresh, server paths) and visitors (the rest).
+
+Configuration comes from the app's secrets (the page passes `st.secrets`; nothing here imports streamlit):
+
+    [access]
+    owner_password = "..."             # typed once per browser session on the training page
+    owners = ["me@example.com"]        # with Streamlit's built-in login (an [auth] section)
+    server_paths = ["/data/datasets"]  # folders the owner may train or evaluate from by path (off when absent)
+
+The rule without an [access] section (`default_role`): the person who runs the app on their own machine
+is its owner, with no set-up; on Streamlit Community Cloud everybody is a read-only visitor. Community
+Cloud is recognised from the server's own environment (`hosted`), never from anything a browser sends,
+and any one sign of it is enough: when in doubt, read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import stat
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fer.files import ROOT
+
+OWNER, VISITOR = "owner", "visitor"
+OWNER_KEY = "fer_owner"  # session-state key the password gate sets (no widget has it, so no browser can)
+MAX_TRIES = 5  # wrong passwords before a browser session is locked out
+LOCKOUT_S = 300
+# Never readable as a dataset, whatever the owner lists.
+FORBIDDEN = (Path("/proc"), Path("/sys"), Path("/dev"), Path("/run"), Path("/etc"))
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    owner_password: str | None = None
+    owners: tuple[str, ...] = ()
+    server_paths: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_secrets(cls, secrets: Mapping) -> AccessConfig | None:
+        """The [access] section of the app's secrets, or None when there is none."""
+        section = secrets.get("access") if hasattr(secrets, "get") else None
+        if not section:
+            return None
+        password = section.get("owner_password") or None
+        owners = tuple(str(o).strip().lower() for o in section.get("owners", ()) if str(o).strip())
+        paths = tuple(Path(str(p)).resolve() for p in section.get("server_paths", ()))
+        return cls(str(password) if password else None, owners, paths)
+
+
+def hosted(environ: Mapping[str, str] = os.environ, app_dir: Path = ROOT) -> bool:
+    """True when this server looks like Streamlit Community Cloud: its app folder under /mount/src, the
+    `appuser` account's home, or the host name `streamlit`. FER_PUBLIC=1 says so for any other public host."""
+    return (str(app_dir).startswith("/mount/src/") or environ.get("HOME") == "/home/appuser"
+            or environ.get("HOSTNAME") == "streamlit" or environ.get("FER_PUBLIC") == "1")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Proof that the caller is the owner: the owner-only functions of fer (runs.start, promote, refresh, ...)
+    take one and refuse anything else. Pages get one only from `session_owner`; the CLIs, run by whoever owns
+    the machine, make their own."""
+
+    how: str  # "local", "password", "login" or "cli"
+
+
+def require(owner: Owner | None) -> None:
+    """PermissionError unless `owner` is an Owner: the last line of defence behind the pages' own checks."""
+    if not isinstance(owner, Owner):
+        raise PermissionError("Only the app's owner can do this.")
+
+
+def load_config(secrets: Mapping) -> AccessConfig | None:
+    """The [access] configuration; None when there are no secrets at all or no such section."""
+    try:
+        return AccessConfig.from_secrets(secrets)
+    except Exception:  # noqa: BLE001 (Streamlit raises its own error types when there is no secrets file)
+        return None
+
+
+def user_email(user: Mapping) -> str | None:
+    """The e-mail of a logged-in account from `st.user` (None when nobody is logged in or login is not set up)."""
+    try:
+        return str(user.get("email")) if user.get("is_logged_in") and user.get("email") else None
+    except Exception:  # noqa: BLE001 (st.user raises when no [auth] section exists)
+        return None
+
+
+def session_owner(state: Mapping, config: AccessConfig | None, email: str | None,
+                  is_hosted: bool | None = None) -> Owner | None:
+    """The Owner of a browser session, or None for a visitor.
+
+    `state` is the session's state (the password gate writes OWNER_KEY there), `email` the logged-in account
+    (st.user), `is_hosted` defaults to `hosted()`. Nothing a browser sends beyond a password or a login counts.
+    """
+    if state.get(OWNER_KEY) == "password" and config and config.owner_password:
+        return Owner("password")
+    if is_owner_login(config, email):
+        return Owner("login")
+    if default_role(config, hosted() if is_hosted is None else is_hosted) == OWNER:
+        return Owner("local")
+    return None
+
+
+def default_role(config: AccessConfig | None, is_hosted: bool) -> str:
+    """The role of a browser session before it proves anything."""
+    return OWNER if config is None and not is_hosted else VISITOR
+
+
+def is_owner_login(config: AccessConfig | None, email: str | None) -> bool:
+    """A logged-in account (st.user's e-mail, verified by the identity provider) listed in `owners`."""
+    return bool(config and email and email.strip().lower() in config.owners)
+
+
+@dataclass
+class PasswordGate:
+    """Password tries of one browser session (kept in its session state): a few wrong ones lock it out."""
+
+    failures: int = 0
+    locked_until: float = 0.0
+
+    def locked_for(self, now: float | None = None) -> float:
+        """Seconds left in a lockout (0 when not locked)."""
+        return max(0.0, self.locked_until - (time.time() if now is None else now))
+
+    def check(self, config: AccessConfig | None, attempt: str, now: float | None = None) -> bool:
+        """True for the right password. Constant-time; refuses every try while locked out."""
+        now = time.time() if now is None else now
+        if self.locked_for(now) or not (config and config.owner_password):
+            return False
+        ok = hmac.compare_digest(hashlib.sha256(attempt.encode()).digest(),
+                                 hashlib.sha256(config.owner_password.encode()).digest())
+        if ok:
+            self.failures = 0
+        else:
+            self.failures += 1
+            if self.failures >= MAX_TRIES:
+                self.failures, self.locked_until = 0, now + LOCKOUT_S
+        return ok
+
+
+def server_path(owner: Owner, text: str, config: AccessConfig | None) -> Path:
+    """A dataset path typed by the owner: anywhere on their own machine (no [access] section), else confined
+    to the folders listed under `server_paths` (none listed: the option is off).
+
+    Refused with one sentence: anything outside those folders (after resolving links), system folders,
+    and anything that is neither a regular file nor a folder (FIFOs, devices, sockets).
+    """
+    require(owner)
+    if config is not None and not config.server_paths:
+        raise ValueError("Server paths are off: list the allowed folders under [access] server_paths.")
+    path = Path(text).expanduser().resolve()
+    if any(path == f or f in path.parents for f in FORBIDDEN):
+        raise ValueError(f"{text}: system folders cannot be read as datasets.")
+    if config is not None and not any(path == r or r in path.parents for r in config.server_paths):
+        raise ValueError(f"{text}: not inside a folder listed under [access] server_paths.")
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise ValueError(f"{text}: no such file or folder.") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ValueError(f"{text}: not a regular file or folder.")
+    return path
