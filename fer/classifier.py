@@ -11,7 +11,6 @@ it falls back to torch (slower start, same results).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from fer.emotions import EMOTIONS
 from fer.files import DEFAULT_MODEL, export_matches, onnx_path
+from fer.pool import Pool
 
 BATCH = 256  # faces per OpenCV forward pass (bounds memory on a whole-dataset run)
 
@@ -37,13 +37,14 @@ class Classifier:
 
 def onnx_classifier(path: Path) -> Classifier:
     """OpenCV DNN on an exported graph: raw faces in, mirror-averaged probabilities out."""
-    net = cv2.dnn.readNetFromONNX(str(path))
-    lock = threading.Lock()  # NOTE: setInput + forward is stateful; streams and script threads share the net
+    model = np.frombuffer(Path(path).read_bytes(), np.uint8)
+    nets = Pool(lambda: cv2.dnn.readNetFromONNX(model))
+    nets.prime()  # an unreadable export fails here, at load time
 
     def predict(faces: np.ndarray) -> np.ndarray:
         out = []
-        for i in range(0, len(faces), BATCH):
-            with lock:
+        with nets.borrow() as net:  # NOTE: setInput + forward is stateful: one net per thread at a time
+            for i in range(0, len(faces), BATCH):
                 net.setInput(np.ascontiguousarray(faces[i:i + BATCH, None], dtype=np.float32))
                 out.append(net.forward().copy())
         return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)

@@ -6,16 +6,17 @@ thread. They share state only under `self._lock`, and `process` never blocks on 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fer.detect import StreamTracker
+from fer.detect import StreamTracker, iou
 from fer.draw import draw_faces
 from fer.mood import Reading
-from fer.recognizer import EmotionRecognizer
+from fer.recognizer import EmotionRecognizer, Face
 from fer.smoothing import StreamMood
 
 
@@ -27,25 +28,48 @@ class MoodSnapshot:
     ms_per_frame: float  # mean of the last frames' pipeline time
 
 
+log = logging.getLogger(__name__)
+
 # streamlit-webrtc's private bookkeeping that app.keep_stream_alive clears (see there). Private API: the
 # requirement pins streamlit-webrtc below 0.80 and tests/test_contracts.py fails by name if it disappears.
 WEBRTC_RENDERED_RUN_COUNT = "_last_rendered_run_count"
 
 
+# Classify a face at most every MIN_INTERVAL_S, and no more often than LOAD_FACTOR times the last
+# classification's own time: under load (many viewers on one server) classifications slow down and so
+# become rarer, while detection and drawing still run on every frame, so the video stays fluid. The
+# mood is smoothed over classifications anyway; ~10 a second is plenty.
+MIN_INTERVAL_S = 0.1
+LOAD_FACTOR = 4
+
+
 class LiveMood:
+    """One viewer's live state. `process` runs on the video thread; `snapshot` on the script thread."""
+
     def __init__(self, recognizer: EmotionRecognizer):
         self.recognizer = recognizer
         self._tracker = StreamTracker()
         self._mood = StreamMood()
+        self._faces: list[Face] = []  # the last labelled faces, drawn until the next classification
+        self._next_classify = 0.0
         self._lock = threading.Lock()
         self._latest = MoodSnapshot(None, 0, 0, 0.0)
         self._ms = 0.0
+        self._failed: dict[str, int] = {}  # exception type -> frames it spoiled
 
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Pipeline + smoothing on one BGR frame; returns the frame with faces boxed and labelled."""
+        """Detection on every frame, classification when due, smoothing; returns the frame boxed and labelled."""
         t0 = time.perf_counter()
-        faces = self.recognizer.predict(frame_bgr, self._tracker)  # tracker and mood: this thread only
-        self._mood.update(faces)
+        gray, boxes = self.recognizer.detect(frame_bgr, self._tracker)  # tracker, mood: this thread only
+        carried = _carry(self._faces, boxes)
+        if t0 >= self._next_classify or carried is None:
+            faces = self.recognizer.classify_boxes(gray, boxes)
+            cost = time.perf_counter() - t0
+            self._next_classify = t0 + max(MIN_INTERVAL_S, LOAD_FACTOR * cost)
+            self._mood.update(faces)
+        else:
+            faces = carried
+        self._faces = faces
         ms = (time.perf_counter() - t0) * 1e3
         self._ms = ms if not self._latest.frames else 0.9 * self._ms + 0.1 * ms
         with self._lock:  # NOTE: the only state the script thread reads
@@ -70,6 +94,34 @@ class LiveMood:
         import av  # installed with streamlit-webrtc; imported here so fer itself does not need it
 
         def on_frame(frame: av.VideoFrame) -> av.VideoFrame:
-            return av.VideoFrame.from_ndarray(self.process(frame.to_ndarray(format="bgr24")), format="bgr24")
+            image = frame.to_ndarray(format="bgr24")
+            try:
+                image = self.process(image)
+            except Exception as e:  # noqa: BLE001 (a bad frame must not end the viewer's stream)
+                self._failure(e)
+            return av.VideoFrame.from_ndarray(image, format="bgr24")
 
         return on_frame
+
+    def _failure(self, e: Exception) -> None:
+        """Count a spoiled frame; log each kind of failure once per viewer, with its traceback."""
+        kind = type(e).__name__
+        self._failed[kind] = self._failed.get(kind, 0) + 1
+        if self._failed[kind] == 1:
+            log.exception("Live frame failed (%s); the stream goes on, further %s failures are only counted.",
+                          kind, kind)
+
+    @property
+    def failed_frames(self) -> int:
+        return sum(self._failed.values())
+
+
+def _carry(previous: list[Face], boxes: list) -> list[Face] | None:
+    """The previous labels moved onto this frame's boxes (matched by overlap); None when a box is new."""
+    faces = []
+    for box in boxes:
+        best = max(previous, key=lambda f: iou(f.box, box), default=None)
+        if best is None or iou(best.box, box) < 0.2:
+            return None
+        faces.append(replace(best, box=tuple(int(v) for v in box)))
+    return faces

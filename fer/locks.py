@@ -33,13 +33,14 @@ def try_lock(path: Path) -> int | None:
     return fd
 
 
-def hold_for_trainer(out: Path) -> int | None:
+def hold_for_trainer(out: Path) -> int:
     """For `fer.train`: the lock it inherited from runs.start, or a lock on OUT's parent folder taken now.
 
-    Raises ValueError when another training holds it. Returns the descriptor to close at exit (None: inherited).
+    Raises ValueError when another training holds it. Returns the descriptor; closing it releases the lock.
     """
-    if os.environ.get(LOCK_ENV):
-        return None
+    inherited = os.environ.pop(LOCK_ENV, None)  # popped: a process this one starts must not think it holds it
+    if inherited:
+        return int(inherited)
     fd = try_lock(lock_path(out.parent))
     if fd is None:
         raise ValueError(f"another training is running in {out.parent}; wait for it or stop it first.")

@@ -36,7 +36,9 @@ def faces_from_probs(boxes: list[Box], probs: np.ndarray) -> list[Face]:
 
 
 class EmotionRecognizer:
-    """Faces and their emotions in an image. Stateless and thread-safe apart from an optional `StreamTracker`."""
+    """Faces and their emotions in an image. Thread-safe: one recogniser serves every viewer of a server (its
+    detector and classifier lend each thread its own OpenCV objects, see fer/pool.py); a `StreamTracker` is
+    the per-stream state, one per viewer."""
 
     def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, margin: float = CROP_MARGIN):
         self.classifier = classifier
@@ -61,10 +63,18 @@ class EmotionRecognizer:
 
         Pass a `StreamTracker` (one per video stream) to search near the last faces: much faster on video.
         """
+        gray, boxes = self.detect(image, tracker)
+        return self.classify_boxes(gray, boxes)
+
+    def detect(self, image: np.ndarray, tracker: StreamTracker | None = None) -> tuple[np.ndarray, list[Box]]:
+        """(grey image, face boxes largest first): the first half of `predict`."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
             raise ValueError("Expected an H×W×3 BGR or H×W grayscale uint8 image.")
         gray = _gray(image)
-        boxes = self.detector.detect(gray, tracker)
+        return gray, self.detector.detect(gray, tracker)
+
+    def classify_boxes(self, gray: np.ndarray, boxes: list[Box]) -> list[Face]:
+        """The second half of `predict`: crop each box and classify all of them in one pass."""
         if not boxes:
             return []
         crops = np.stack([crop_face(gray, b, self.margin) for b in boxes])

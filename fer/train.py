@@ -248,9 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2
     finally:
+        os.close(lock)  # first: once the pid file is gone the page may start the next run at once
         pid.unlink(missing_ok=True)
-        if lock is not None:
-            os.close(lock)
     return 0
 
 

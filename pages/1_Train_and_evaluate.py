@@ -222,9 +222,11 @@ def evaluate_view(owner: access.Owner | None) -> None:
 
 
 def _has_torch() -> bool:
-    from importlib.util import find_spec
-
-    return find_spec("torch") is not None
+    try:
+        import torch  # noqa: F401 (the owner's actions need it; a lean deploy has none)
+    except ImportError:
+        return False
+    return True
 
 
 def compute_evaluation(owner: access.Owner, choices: dict[str, Path]) -> None:

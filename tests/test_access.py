@@ -228,3 +228,24 @@ def test_six_clicks_make_one_download(env, monkeypatch):
         movies.start_refresh(Owner("cli"), server.url, env / "movies.json.gz")
     at = sessions[0].run()
     assert any(f"{job.state.result['rows']:,} movies" in c.value for c in at.sidebar.caption)
+
+
+LEAN = """
+import sys
+sys.modules["torch"] = None  # a deploy from requirements.txt: no torch at all
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({page!r}, default_timeout=60).run()
+assert not at.exception, at.exception
+print("|".join(w.value for w in at.warning) or "-", "|".join(i.value for i in at.info)[:40])
+"""
+
+
+@pytest.mark.parametrize("public,expected", [("1", "You are a visitor"), ("0", "needs PyTorch")])
+def test_the_training_page_works_without_torch(env, public, expected):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", LEAN.format(page=PAGE)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "FER_PUBLIC": public})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert expected in out.stdout

@@ -5,6 +5,7 @@ streamlit-webrtc iframe, checks that the returned video plays with the face boxe
 shows the emotion the pipeline gives for that face, its genre and movies, and that the stream is
 still alive well after the moment streamlit-webrtc 0.79 used to drop it (~5 s).
 E2E_RUNS=20 repeats the whole connect cycle in fresh pages (benchmarks/README.md: stream stability);
+A second test runs two viewers (two Chromium processes) on the one server at once.
 E2E_SCREENSHOT=PATH saves the page once the list shows (the README's picture).
 """
 
@@ -100,16 +101,24 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(face_video):
+def browsers(face_video):
+    """Two separate Chromium processes, each with its own fake webcam playing the face: two viewers."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+        launched = [p.chromium.launch(executable_path=CHROMIUM, args=[
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={face_video[0]}", "--no-sandbox", "--disable-gpu",
             "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"])
-        yield b
-        b.close()
+            for _ in range(2)]
+        yield launched
+        for b in launched:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(browsers):
+    return browsers[0]
 
 
 def _video_time(video) -> float:
@@ -156,3 +165,42 @@ def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, fac
         raise
     finally:
         page.close()
+
+
+def _start_webcam(page, url):
+    page.goto(url)
+    webrtc = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
+    webrtc.get_by_role("button", name="START").wait_for(timeout=60_000)
+    return webrtc
+
+
+@pytest.mark.parametrize("run", range(RUNS))
+def test_two_viewers_streaming_at_once_both_get_their_reading(server, browsers, face_video, run):
+    """Two browsers on one server press START together; each must see its own boxed video and its mood."""
+    from playwright.sync_api import expect
+
+    url, log = server
+    _, emotion = face_video
+    pages = [b.new_page(viewport={"width": 1400, "height": 1600}) for b in browsers]
+    try:
+        frames = [_start_webcam(page, url) for page in pages]
+        for webrtc in frames:  # as close together as one thread can click
+            webrtc.get_by_role("button", name="START").click()
+        for page, webrtc in zip(pages, frames):
+            video = webrtc.locator("video")
+            deadline = time.time() + 30
+            while _video_time(video) <= 0.5:
+                assert time.time() < deadline, "a viewer's video never started playing"
+                time.sleep(0.25)
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            expect(sidebar).to_contain_text(emotion.capitalize(), timeout=25_000)
+            expect(sidebar).to_contain_text("face(s) in view")
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for i, page in enumerate(pages):
+            page.screenshot(path=str(ARTIFACTS / f"e2e-two-viewers-{run}-{i}.png"), full_page=True)
+        (ARTIFACTS / f"streamlit-two-viewers-{run}.log").write_text(log.read_text())
+        raise
+    finally:
+        for page in pages:
+            page.close()

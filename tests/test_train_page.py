@@ -197,4 +197,5 @@ def test_evaluating_the_root_folder_is_one_sentence_not_a_walk_or_a_traceback(en
     t0 = time.time()
     at.button(key="evaluate").click().run()
     assert time.time() - t0 < 10 and not at.exception
-    assert [e.value for e in at.error] == ["/: expected the folders train/ and test/, each with one folder per emotion."]
+    assert [e.value for e in at.error] == [
+        "/: expected the folders train/ and test/, each with one folder per emotion."]

@@ -1,0 +1,83 @@
+"""One recogniser, many viewers: the app caches one EmotionRecognizer for every browser session and every
+webcam thread, so it must give each thread the same answers it gives one thread alone."""
+
+import logging
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from fer import EmotionRecognizer, StreamTracker
+from fer.live import LiveMood
+from tests.scenes import astronaut_frame
+
+THREADS = 6
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return EmotionRecognizer.load()
+
+
+def _stream(phase: int, n: int = 40) -> list[np.ndarray]:
+    return [astronaut_frame(dx=round(24 * math.sin((i + phase) / 6)))[0] for i in range(n)]
+
+
+def _run_stream(rec, frames):
+    tracker = StreamTracker()
+    return [[(f.box, f.emotion, round(f.confidence, 5)) for f in rec.predict(frame, tracker)] for frame in frames]
+
+
+def _in_threads(work, n):
+    results, errors = [None] * n, []
+
+    def run(i):
+        try:
+            results[i] = work(i)
+        except Exception as e:  # noqa: BLE001 (collected: the test expects none)
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+def test_streams_in_many_threads_give_what_one_thread_gives(rec):
+    streams = [_stream(7 * i) for i in range(THREADS)]
+    alone = [_run_stream(rec, s) for s in streams]
+    together, errors = _in_threads(lambda i: _run_stream(rec, streams[i]), THREADS)
+    assert errors == []
+    assert together == alone
+    assert all(any(faces) for faces in alone[0])  # the face was found: the comparison means something
+
+
+def test_photos_in_many_threads_give_what_one_thread_gives(rec):
+    photos = [astronaut_frame(width=1280 + 40 * i, height=960, dx=10 * i)[0] for i in range(THREADS)]
+    alone = [[(f.box, f.emotion, round(f.confidence, 5)) for f in rec.predict(p)] for p in photos]
+    together, errors = _in_threads(
+        lambda i: [[(f.box, f.emotion, round(f.confidence, 5)) for f in rec.predict(photos[i])] for _ in range(5)],
+        THREADS)
+    assert errors == []
+    assert all(runs == [alone[i]] * 5 for i, runs in enumerate(together))
+
+
+def test_a_failing_frame_is_logged_once_and_the_stream_goes_on(rec, caplog):
+    import av
+
+    class Broken:
+        def detect(self, *a):
+            raise RuntimeError("detector exploded")
+
+    live = LiveMood(rec)
+    live.recognizer = Broken()
+    on_frame = live.frame_callback()
+    frame = av.VideoFrame.from_ndarray(astronaut_frame()[0], format="bgr24")
+    with caplog.at_level(logging.ERROR, logger="fer.live"):
+        outs = [on_frame(frame) for _ in range(5)]
+    assert all(o.to_ndarray(format="bgr24").shape == (480, 640, 3) for o in outs)  # the video keeps coming
+    assert live.failed_frames == 5
+    assert len([r for r in caplog.records if "Live frame failed" in r.message]) == 1
