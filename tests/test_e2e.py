@@ -125,6 +125,13 @@ def _video_time(video) -> float:
     return video.evaluate("v => (v.readyState >= 2 && !v.paused) ? v.currentTime : -1")
 
 
+def _wait_playing(video, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while _video_time(video) <= 0.5:
+        assert time.time() < deadline, "the returned video never started playing"
+        time.sleep(0.25)
+
+
 @pytest.mark.parametrize("run", range(RUNS))
 def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, face_video, run):
     url, log = server
@@ -137,10 +144,7 @@ def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, fac
         webrtc = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
         webrtc.get_by_role("button", name="START").click(timeout=60_000)
         video = webrtc.locator("video")
-        deadline = time.time() + 30
-        while _video_time(video) <= 0.5:
-            assert time.time() < deadline, "the returned video never started playing"
-            time.sleep(0.25)
+        _wait_playing(video)
         sidebar = page.locator('[data-testid="stSidebar"]')
         from playwright.sync_api import expect
 
@@ -187,11 +191,7 @@ def test_two_viewers_streaming_at_once_both_get_their_reading(server, browsers, 
         for webrtc in frames:  # as close together as one thread can click
             webrtc.get_by_role("button", name="START").click()
         for page, webrtc in zip(pages, frames):
-            video = webrtc.locator("video")
-            deadline = time.time() + 30
-            while _video_time(video) <= 0.5:
-                assert time.time() < deadline, "a viewer's video never started playing"
-                time.sleep(0.25)
+            _wait_playing(webrtc.locator("video"))
             sidebar = page.locator('[data-testid="stSidebar"]')
             expect(sidebar).to_contain_text(emotion.capitalize(), timeout=25_000)
             expect(sidebar).to_contain_text("face(s) in view")
