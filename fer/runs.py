@@ -268,7 +268,6 @@ def promote(owner: Owner, model: Path, default: Path = DEFAULT_MODEL, allow_wors
     Everything is written and checked beside the default first, then moved into place, so a bad model or a
     failed export leaves the old default untouched.
     """
-    from fer.export import export_onnx  # imports torch.onnx: only the training page needs it
     from fer.model import load_checkpoint
 
     require(owner)
@@ -278,7 +277,19 @@ def promote(owner: Owner, model: Path, default: Path = DEFAULT_MODEL, allow_wors
         raise ValueError("its PublicTest accuracy is " + (f"{candidate:.1%}" if candidate is not None else "unknown")
                          + (f", the current default's {current:.1%}" if current is not None else "")
                          + "; confirm to promote it anyway.")
-    default.parent.mkdir(parents=True, exist_ok=True)
+    lock = try_lock(model_history.history_dir(default) / ".promote.lock")  # two sessions promoting at once
+    if lock is None:
+        raise ValueError("another model is being made the default right now; try again in a moment.")
+    try:
+        return _promote(model, default)
+    finally:
+        os.close(lock)
+
+
+def _promote(model: Path, default: Path) -> Entry | None:
+    from fer.export import export_onnx  # imports torch.onnx: only the training page needs it
+    from fer.model import load_checkpoint
+
     staged = default.with_name(f".{default.stem}.staged.pt")
     staged_onnx = onnx_path(staged)
     try:

@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -199,3 +200,14 @@ def test_evaluating_the_root_folder_is_one_sentence_not_a_walk_or_a_traceback(en
     assert time.time() - t0 < 10 and not at.exception
     assert [e.value for e in at.error] == [
         "/: expected the folders train/ and test/, each with one folder per emotion."]
+
+
+def test_a_finished_training_is_reaped_not_left_a_zombie(env, tiny_csv):
+    runs_dir, _ = env
+    run = runs.start(OWNER, runs_dir, "z", TrainConfig(str(tiny_csv), epochs=1, batch_size=8, dry_run=True), threads=1)
+    pid = int((run.path / "pid").read_text())
+    _wait(runs_dir, "z")
+    deadline = time.time() + 10
+    while Path(f"/proc/{pid}").exists():  # a zombie keeps its /proc entry until its parent reaps it
+        assert time.time() < deadline, "the finished trainer was never reaped"
+        time.sleep(0.1)
