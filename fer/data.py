@@ -378,20 +378,40 @@ def _image_pixels(data: bytes, name: str, source: str) -> int:
     return w * h
 
 
+def vote_distributions(ds: FaceDataset, ferplus: str | Path) -> np.ndarray:
+    """(N, 7) FER+ vote distributions over our classes, rows aligned with fer2013.csv (and so with `ds`).
+
+    Votes for contempt / unknown / not-a-face are left out; a row with no vote for our classes gets its
+    FER2013 label as a one-hot. Every row sums to 1.
+    """
+    v = _ferplus_votes(ds, ferplus)
+    out = np.zeros((len(ds), len(EMOTIONS)), np.float64)
+    for j, name in enumerate(FERPLUS_COLUMNS):
+        if FERPLUS_COLUMNS[name] is not None:
+            out[:, FERPLUS_COLUMNS[name]] += v[:, j]
+    total = out.sum(1, keepdims=True)
+    onehot = np.eye(len(EMOTIONS))[ds.labels]
+    return np.where(total > 0, out / np.maximum(total, 1e-12), onehot).astype(np.float32)
+
+
+def _ferplus_votes(ds: FaceDataset, ferplus: str | Path) -> np.ndarray:
+    ferplus = Path(ferplus)
+    try:
+        votes = pd.read_csv(ferplus)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ValueError(f"{ferplus}: not a readable FER+ CSV ({type(e).__name__}).") from None
+    if list(votes.columns[2:]) != list(FERPLUS_COLUMNS) or len(votes) != len(ds):
+        raise ValueError(f"{ferplus}: expected {len(ds)} rows with vote columns "
+                         f"{','.join(FERPLUS_COLUMNS)} (fer2013new.csv).")
+    return votes[list(FERPLUS_COLUMNS)].to_numpy()
+
+
 def apply_ferplus(ds: FaceDataset, ferplus: str | Path, splits: tuple[str, ...] = ("Training",)) -> FaceDataset:
     """Replace the labels of `splits` by the FER+ majority vote (rows aligned with fer2013.csv).
 
     Rows of those splits whose majority is contempt / unknown / not-a-face, or a tie, are dropped.
     """
-    ferplus = Path(ferplus)
-    try:
-        votes = pd.read_csv(ferplus)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise ValueError(f"{ferplus}: not a readable FER+ CSV ({e}).") from None
-    if list(votes.columns[2:]) != list(FERPLUS_COLUMNS) or len(votes) != len(ds):
-        raise ValueError(f"{ferplus}: expected {len(ds)} rows with vote columns "
-                         f"{','.join(FERPLUS_COLUMNS)} (fer2013new.csv).")
-    v = votes[list(FERPLUS_COLUMNS)].to_numpy()
+    v = _ferplus_votes(ds, ferplus)
     top = v.argmax(1)
     unique = (v == v.max(1, keepdims=True)).sum(1) == 1
     mapped = np.array([-1 if FERPLUS_COLUMNS[c] is None else FERPLUS_COLUMNS[c] for c in FERPLUS_COLUMNS])[top]

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fer.data import load_dataset
+from fer.data import check_trainable, load_dataset, vote_distributions
+from fer.emotions import EMOTIONS
 from fer.locks import hold_for_trainer
 from fer.model import ARCHS, DEFAULT_INPUT_SIZE, InferenceNet, build_model, save_checkpoint
 from fer.train_config import TrainConfig
@@ -42,6 +43,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--input-size", type=int, default=None, help="crop side fed to the net (default per arch)")
     p.add_argument("--ferplus", default=None, help="fer2013new.csv: train on FER+ majority labels")
+    p.add_argument("--ferplus-votes", default=None, help="fer2013new.csv: blend its votes into the targets")
+    p.add_argument("--ferplus-soft", type=float, default=d.ferplus_soft, help="weight of the FER+ votes in the target")
+    p.add_argument("--teacher", default=None, help="checkpoint whose probabilities are blended into the targets")
+    p.add_argument("--distill", type=float, default=d.distill, help="weight of the teacher in the target")
+    p.add_argument("--distill-t", type=float, default=d.distill_t, help="temperature of the teacher's probabilities")
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--dry-run", action="store_true", help="2 batches per epoch, small validation: a smoke test")
@@ -91,25 +97,51 @@ def augment(batch: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tenso
     return ((x - mean) * contrast + mean + bright).clamp(0, 1)
 
 
-def split_data(ds, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    """(train images, train labels, val images, val labels, val name), leak- and blank-free training set."""
-    train_x, train_y = ds.split("Training")
+def split_data(ds, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(indices of the training images in ds, val images, val labels, val name): a leak- and blank-free training set.
+
+    Validation is PublicTest, or a seeded VAL_FRACTION of Training when there is none.
+    """
+    check_trainable(ds)
+    train_idx = np.flatnonzero(ds.splits == "Training")
     if "PublicTest" in ds.split_names:
         val_x, val_y = ds.split("PublicTest")
         val_name = "PublicTest"
     else:
-        idx = np.random.default_rng(seed).permutation(len(train_y))
-        n_val = max(1, int(len(idx) * VAL_FRACTION))
-        val_x, val_y = train_x[idx[:n_val]], train_y[idx[:n_val]]
-        train_x, train_y = train_x[idx[n_val:]], train_y[idx[n_val:]]
-        val_name = f"{VAL_FRACTION:.0%} of Training"
+        order = np.random.default_rng(seed).permutation(len(train_idx))
+        n_val = max(1, int(len(order) * VAL_FRACTION))
+        val_idx, train_idx = train_idx[order[:n_val]], train_idx[order[n_val:]]
+        val_x, val_y, val_name = ds.images[val_idx], ds.labels[val_idx], f"{VAL_FRACTION:.0%} of Training"
     # FER2013 has 12 blank images and ~570 test images with pixel-identical copies in Training.
     # Train on neither: blanks teach nothing, and copies would inflate every test figure.
     held_out = {x.tobytes() for x in ds.images[ds.splits != "Training"]}
-    keep = np.array([x.max() > x.min() and x.tobytes() not in held_out for x in train_x], dtype=bool)
+    keep = np.array([x.max() > x.min() and x.tobytes() not in held_out for x in ds.images[train_idx]], dtype=bool)
     if not keep.any():
         raise ValueError(f"{ds.source}: no usable training images (all blank or duplicated in a test split).")
-    return train_x[keep], train_y[keep], val_x, val_y, val_name
+    return train_idx[keep], val_x, val_y, val_name
+
+
+def soft_targets(cfg: TrainConfig, ds, train_idx: np.ndarray) -> np.ndarray | None:
+    """Per-image target distributions (N, 7) for the training images, or None for plain labels.
+
+    (1 - a - b) * the FER2013 label + a * the FER+ annotators' vote distribution (cfg.ferplus_soft)
+    + b * a teacher's probabilities at temperature cfg.distill_t (cfg.distill, from cfg.teacher).
+    """
+    a = cfg.ferplus_soft if cfg.ferplus_votes else 0.0
+    b = cfg.distill if cfg.teacher else 0.0
+    if not (a or b):
+        return None
+    labels = ds.labels[train_idx]
+    target = np.eye(len(EMOTIONS), dtype=np.float32)[labels] * (1 - a - b)
+    if a:
+        target += a * vote_distributions(ds, cfg.ferplus_votes)[train_idx]
+    if b:
+        from fer.model import load_checkpoint, predict_proba
+
+        teacher, meta = load_checkpoint(cfg.teacher)
+        p = predict_proba(teacher, meta, ds.images[train_idx]).astype(np.float64) ** (1 / cfg.distill_t)
+        target += b * (p / p.sum(1, keepdims=True)).astype(np.float32)  # = softmax(logits / T) for one softmax
+    return target
 
 
 @torch.inference_mode()
@@ -158,13 +190,13 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, to
         for g in opt.param_groups:
             g["lr"] = lr
         logits = model(xb)
-        loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+        loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)  # yb: labels or distributions
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         seen += len(idx)
         loss_sum += loss.item() * len(idx)
-        correct += (logits.argmax(1) == yb).sum().item()
+        correct += (logits.argmax(1) == (yb if yb.ndim == 1 else yb.argmax(1))).sum().item()
     return {"train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1), "lr": lr,
             "images_per_s": round(seen / max(time.time() - t0, 1e-9), 1)}
 
@@ -179,7 +211,9 @@ def train(cfg: TrainConfig | None, out: Path, threads: int = 1) -> dict:
     torch.manual_seed(cfg.seed)
 
     ds = load_dataset(cfg.data, ferplus=cfg.ferplus)
-    train_x, train_y, val_x, val_y, val_name = split_data(ds, cfg.seed)
+    train_idx, val_x, val_y, val_name = split_data(ds, cfg.seed)
+    train_x, train_y = ds.images[train_idx], ds.labels[train_idx]
+    targets = soft_targets(cfg, ds, train_idx)
     if cfg.dry_run:
         val_x, val_y = val_x[:256], val_y[:256]
     cfg.input_size = cfg.input_size or DEFAULT_INPUT_SIZE[cfg.arch]
@@ -201,7 +235,7 @@ def train(cfg: TrainConfig | None, out: Path, threads: int = 1) -> dict:
                                                       "n_train": len(train_y), "n_val": len(val_y)}, indent=2))
         (out / "history.jsonl").write_text("")
 
-    tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y)
+    tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y if targets is None else targets)
     vx, vy = torch.from_numpy(val_x), torch.from_numpy(val_y)
     print(f"train {len(ty)} images, validate on {val_name} ({len(vy)}), {cfg.arch} input {cfg.input_size}, "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, device {device}, "

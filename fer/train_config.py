@@ -16,6 +16,11 @@ class TrainConfig:
     label_smoothing: float = 0.1
     input_size: int | None = None  # crop side fed to the net (None: the architecture's default)
     ferplus: str | None = None  # fer2013new.csv: train on FER+ majority labels
+    ferplus_votes: str | None = None  # fer2013new.csv: blend its vote distributions into the targets ...
+    ferplus_soft: float = 0.3  # ... with this weight
+    teacher: str | None = None  # a checkpoint whose probabilities are blended into the targets ...
+    distill: float = 0.3  # ... with this weight
+    distill_t: float = 2.0  # ... at this temperature
     seed: int = 0
     dry_run: bool = False  # 2 batches per epoch, small validation: a smoke test
     device: str = "auto"  # auto | cpu | cuda

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fer import evaluate, train
-from fer.data import load_dataset
+from fer.data import load_dataset, vote_distributions
 from fer.emotions import EMOTIONS
 from fer.files import DEFAULT_MODEL
 from fer.model import build_model, load_checkpoint, predict_proba, save_checkpoint
@@ -164,3 +164,32 @@ def test_shipped_model_beats_chance_on_real_public_test_faces():
     x, y = load_dataset(FER_CSV).split("PublicTest")
     pred = predict_proba(model, meta, x[:300]).argmax(1)
     assert (pred == y[:300]).mean() > 0.5  # chance is ~0.25 (always "happy")
+
+
+def test_soft_targets_blend_label_votes_and_teacher_and_sum_to_one(tiny_csv, tmp_path):
+    from tests.test_data import _votes
+
+    ds = load_dataset(tiny_csv)
+    happy = [0, 10, 0, 0, 0, 0, 0, 0, 0, 0]  # fer2013new.csv order: neutral, happiness, surprise, ...
+    votes = _votes(tmp_path / "new.csv", ds, [happy])
+    dist = vote_distributions(ds, votes)
+    np.testing.assert_allclose(dist.sum(1), 1, rtol=1e-6)
+    private = ds.splits == "PrivateTest"
+    assert (dist[private].argmax(1) == EMOTIONS.index("happy")).all()
+    assert (dist[ds.splits == "Training"].argmax(1) == EMOTIONS.index("neutral")).all()  # _votes: neutral
+    cfg = train.TrainConfig(str(tiny_csv), ferplus_votes=str(votes), ferplus_soft=0.3,
+                            teacher=str(DEFAULT_MODEL), distill=0.3)
+    idx = np.flatnonzero(ds.splits == "Training")
+    t = train.soft_targets(cfg, ds, idx)
+    np.testing.assert_allclose(t.sum(1), 1, rtol=1e-5)
+    assert (t[np.arange(len(idx)), ds.labels[idx]] >= 0.4 - 1e-6).all()  # the FER2013 label keeps its 0.4
+
+
+def test_distillation_training_lowers_the_loss(tiny_csv, tmp_path):
+    out = tmp_path / "kd"
+    assert train.main(["--data", str(tiny_csv), "--arch", "vgg", "--batch-size", "8", "--epochs", "6", "--out",
+                       str(out), "--threads", "1", "--teacher", str(DEFAULT_MODEL), "--distill", "0.5",
+                       "--lr", "0.01"]) == 0
+    losses = [json.loads(line)["train_loss"] for line in (out / "history.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0]
+    assert load_checkpoint(out / "best.pt")[1]["config"]["teacher"] == str(DEFAULT_MODEL)
