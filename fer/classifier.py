@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from fer.emotions import EMOTIONS
-from fer.files import DEFAULT_MODEL, export_matches, onnx_path
+from fer.files import DEFAULT_MODEL, export_matches, onnx_path, read_sidecar
 from fer.pool import Pool
 
 BATCH = 256  # faces per OpenCV forward pass (bounds memory on a whole-dataset run)
@@ -33,9 +33,10 @@ class Classifier:
 
     predict: Callable[[np.ndarray], np.ndarray]
     backend: str  # "onnx" (OpenCV DNN) or "torch"
+    info: dict = field(default_factory=dict)  # fer.model.reading_info: temperature, threshold, neutral reference
 
 
-def onnx_classifier(path: Path) -> Classifier:
+def onnx_classifier(path: Path, info: dict | None = None) -> Classifier:
     """OpenCV DNN on an exported graph: raw faces in, mirror-averaged probabilities out."""
     model = np.frombuffer(Path(path).read_bytes(), np.uint8)
     nets = Pool(lambda: cv2.dnn.readNetFromONNX(model))
@@ -49,14 +50,14 @@ def onnx_classifier(path: Path) -> Classifier:
                 out.append(net.forward().copy())
         return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)
 
-    return Classifier(predict, "onnx")
+    return Classifier(predict, "onnx", info or {})
 
 
 def current_export(checkpoint: Path) -> Classifier | None:
     """The checkpoint's ONNX export when it was made from these bytes and OpenCV reads it; else None (logged)."""
     if export_matches(checkpoint):
         try:
-            return onnx_classifier(onnx_path(checkpoint))
+            return onnx_classifier(onnx_path(checkpoint), read_sidecar(checkpoint))
         except cv2.error as e:
             log.warning("%s: unreadable ONNX export (%s).", onnx_path(checkpoint), e.err)
     elif onnx_path(checkpoint).exists():
@@ -75,7 +76,7 @@ def load_classifier(checkpoint: str | Path | None = None) -> Classifier:
     export = current_export(path)
     if export is not None:
         return export
-    from fer.model import load_checkpoint, predict_proba  # imports torch: only when there is no usable export
+    from fer.model import load_checkpoint, predict_proba, reading_info  # torch: only without a usable export
 
     model, meta = load_checkpoint(path)
-    return Classifier(lambda faces: predict_proba(model, meta, faces), "torch")
+    return Classifier(lambda faces: predict_proba(model, meta, faces), "torch", reading_info(meta))

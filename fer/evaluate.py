@@ -48,6 +48,25 @@ def metrics_from_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...] 
     }
 
 
+def calibration_figures(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict:
+    """Expected calibration error (equal-width confidence bins), negative log-likelihood, and the reliability
+    diagram's bins: how far the stated confidence is from the accuracy it delivers."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    correct = (pred == labels).astype(float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            gap = abs(correct[m].mean() - conf[m].mean())
+            ece += m.mean() * gap
+            table.append({"confidence": float(conf[m].mean()), "accuracy": float(correct[m].mean()),
+                          "count": int(m.sum()), "low": float(edges[b]), "high": float(edges[b + 1])})
+    nll = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()) if len(labels) else 0.0
+    return {"ece": float(ece), "nll": nll, "reliability": table}
+
+
 def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_predictions: bool = False,
              onnx: bool = False, ferplus: str | Path | None = None) -> dict:
     """Run the model on one split; returns the metrics dict plus model/split/timing information.
@@ -74,7 +93,7 @@ def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_p
     seconds = time.perf_counter() - t0
     cm = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
     np.add.at(cm, (y, probs.argmax(1)), 1)
-    out = {**metrics_from_confusion(cm), "model": str(path), "arch": meta["arch"],
+    out = {**metrics_from_confusion(cm), **calibration_figures(probs, y), "model": str(path), "arch": meta["arch"],
            "backend": "onnx" if onnx else "torch", "data": str(data),
            "label_source": "FER+ majority" if ferplus else "FER2013", "split": split, "n": int(len(y)),
            "images_per_s": round(len(y) / seconds, 1)}
@@ -86,7 +105,8 @@ def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_p
 def format_report(m: dict) -> str:
     """Readable tables: summary, per-class metrics and the confusion matrix."""
     lines = [f"{m.get('split', '')}: {m.get('n', sum(map(sum, m['confusion_matrix'])))} images, "
-             f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}", "",
+             f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}"
+             + (f", ECE {m['ece']:.4f} (15 bins), NLL {m['nll']:.4f}" if "ece" in m else ""), "",
              f"{'class':10s} {'precision':>9s} {'recall':>7s} {'f1':>7s} {'support':>8s}"]
     for c, r in m["per_class"].items():
         lines.append(f"{c:10s} {r['precision']:9.3f} {r['recall']:7.3f} {r['f1']:7.3f} {r['support']:8d}")
@@ -119,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         Path(a.json).write_text(json.dumps(m, indent=2))
     if a.record:
-        figures = ("accuracy", "macro_f1", "per_class", "confusion_matrix")
+        figures = ("accuracy", "macro_f1", "per_class", "confusion_matrix", "ece", "nll")
         record_metrics(m["model"], a.split, {k: m[k] for k in figures})
     return 0
 

@@ -19,7 +19,7 @@ import torch
 
 from fer.classifier import onnx_classifier
 from fer.files import DEFAULT_MODEL, onnx_path, sidecar_path, write_sidecar
-from fer.model import InferenceNet, load_checkpoint, predict_proba
+from fer.model import InferenceNet, load_checkpoint, predict_proba, reading_info
 
 OPSET = 17
 TOLERANCE = 1e-4  # max |probability difference| between OpenCV and torch on the probe faces
@@ -56,7 +56,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     write_sidecar(checkpoint, sidecar_path(out), arch=meta["arch"], input_size=meta["input_size"], opset=OPSET,
-                  torch=torch.__version__, max_diff_vs_torch=float(diff))
+                  torch=torch.__version__, max_diff_vs_torch=float(diff), **reading_info(meta))
     return out
 
 

@@ -99,22 +99,35 @@ def preprocess(faces: np.ndarray | torch.Tensor, input_size: int, mean: float, s
 
 
 class InferenceNet(nn.Module):
-    """The whole inference path as one module: raw faces -> `preprocess` -> net -> softmax, mirror-averaged.
+    """The whole inference path as one module: raw faces -> `preprocess` -> net -> softmax, mirror-averaged -> /T.
 
     Input: (N, 1, 48, 48) or (N, 48, 48) pixel values 0..255; output: (N, 7) probabilities. `predict_proba` runs it
     with torch and `fer.export` exports it to ONNX for the app, so both paths share one definition.
     """
 
-    def __init__(self, model: nn.Module, meta: dict):
+    def __init__(self, model: nn.Module, meta: dict, temperature: float | None = None):
         super().__init__()
         self.model, self.input_size, self.mean, self.std = model, meta["input_size"], meta["mean"], meta["std"]
+        # Temperature scaling (fer/calibrate.py), so that the stated confidence matches the accuracy.
+        self.temperature = float(meta.get("temperature", 1.0) if temperature is None else temperature)
         # Mirror by gathering columns in reverse: `flip` exports as a negative-step Slice, which OpenCV rejects.
         self.register_buffer("reversed_columns", torch.arange(self.input_size - 1, -1, -1), persistent=False)
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         x = preprocess(faces, self.input_size, self.mean, self.std)
         mirrored = x.index_select(3, self.reversed_columns)
-        return (F.softmax(self.model(x), dim=1) + F.softmax(self.model(mirrored), dim=1)) / 2
+        p = (F.softmax(self.model(x), dim=1) + F.softmax(self.model(mirrored), dim=1)) / 2
+        if self.temperature == 1.0:
+            return p
+        # Temperature scaling of the mirror-averaged prediction: a monotonic map of one vector, so the winner
+        # (and the accuracy) never changes, only how sure the reading claims to be.
+        return F.softmax(torch.log(p.clamp_min(1e-12)) / self.temperature, dim=1)
+
+
+def reading_info(meta: dict) -> dict:
+    """What the app needs besides the net (fer/calibrate.py): temperature, "not sure" threshold, neutral reference."""
+    return {"temperature": float(meta.get("temperature", 1.0)), "uncertain_below": meta.get("uncertain_below"),
+            "neutral_reference": meta.get("neutral_reference")}
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra) -> None:
@@ -136,6 +149,14 @@ def record_metrics(path: str | Path, name: str, figures: dict) -> None:
     _save_atomic(ckpt, path)
     if exported:
         write_sidecar(path, sidecar_path(path), **read_sidecar(path))
+
+
+def update_checkpoint(path: str | Path, **fields) -> None:
+    """Set top-level fields of a checkpoint (e.g. its temperature), atomically. Its ONNX export must be redone."""
+    path = Path(path)
+    load_checkpoint(path)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    _save_atomic({**ckpt, **fields}, path)
 
 
 def _save_atomic(ckpt: dict, path: Path) -> None:
@@ -171,9 +192,13 @@ def load_checkpoint(path: str | Path | None = None) -> tuple[nn.Module, dict]:
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, meta: dict, faces: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (N, 7) for uint8 (N, 48, 48) faces, averaged with the mirrored faces."""
-    net = InferenceNet(model, meta)
+def predict_proba(model: nn.Module, meta: dict, faces: np.ndarray, batch_size: int = 512,
+                  temperature: float | None = None) -> np.ndarray:
+    """Class probabilities (N, 7) for uint8 (N, 48, 48) faces, averaged with the mirrored faces.
+
+    `temperature` overrides the checkpoint's own (meta["temperature"], 1 when it has none).
+    """
+    net = InferenceNet(model, meta, temperature)
     out = [net(torch.from_numpy(np.ascontiguousarray(faces[i:i + batch_size]))).numpy()
            for i in range(0, len(faces), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, len(EMOTIONS)), np.float32)
