@@ -8,23 +8,29 @@ FER_IMDB_SOURCE (refresh source).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from fer import access
+from fer.contributions import contribute, contributed_dir, withdraw
+from fer.detect import crop_face
 from fer.draw import draw_faces
 from fer.emotions import EMOTIONS
-from fer.files import catalogue_path, model_path, sidecar_path
+from fer.explain import occlusion_map, overlay
+from fer.files import catalogue_path, model_path, runs_dir, sidecar_path
 from fer.genres import GENRES, PRESETS, build_mapping
 from fer.images import MAX_UPLOAD_MB, load_image
 from fer.jobs import Busy
 from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
-from fer.mood import Reading, read_mood
+from fer.mood import Reading, answered, read_mood
 from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, refresh_flight, start_refresh, top_movies
 from fer.recognizer import EmotionRecognizer
 
@@ -48,6 +54,18 @@ def get_recognizer(path: str, mtimes: tuple[float, float]) -> EmotionRecognizer:
 def get_catalogue(path: str, mtime: float) -> tuple[pd.DataFrame, dict]:
     """Keyed on the file's mtime, so a refresh (which replaces the file) invalidates it."""
     return load_catalogue(path)
+
+
+def session_recognizer(shared: EmotionRecognizer) -> EmotionRecognizer:
+    """The shared recogniser, corrected for this person's resting face when they calibrated (kept per session:
+    the shared one is never changed, other viewers are not affected)."""
+    resting = st.session_state.get("resting")
+    if not resting:
+        return shared
+    cached = st.session_state.get("session_recognizer")
+    if cached is None or cached[0] is not shared or cached[1] != resting:
+        cached = st.session_state["session_recognizer"] = (shared, resting, shared.with_resting(resting))
+    return cached[2]
 
 
 def _mtime(path: Path) -> float:
@@ -77,11 +95,16 @@ def mapping_editor() -> None:
             st.selectbox(e.capitalize(), GENRES, index=GENRES.index(PRESETS[preset][e]), key=f"genre_{preset}_{e}")
 
 
-def recommendations(reading: Reading | None) -> None:
-    """Detected emotion, its genre, and the genre's top-50 list."""
+def recommendations(reading: Reading | None, key: str = "") -> None:
+    """Detected emotion, its genre, and the genre's top-50 list. An uncertain reading is asked about first;
+    `key` names the picture it belongs to (a new picture asks again)."""
     if reading is None:
         st.info("No mood yet: show a face to the camera or upload a photo.")
         return
+    if reading.uncertain:
+        reading = not_sure(reading, key)
+        if reading is None:
+            return
     genre = current_mapping()[reading.emotion]
     c1, c2 = st.columns(2)
     c1.metric("Mood", reading.emotion.capitalize(), f"{reading.confidence:.0%} {reading.source}", delta_color="off",
@@ -101,6 +124,77 @@ def recommendations(reading: Reading | None) -> None:
                                 "rating": st.column_config.NumberColumn("★", format="%.1f", width=40),
                                 "votes": st.column_config.NumberColumn("Votes", format="compact", width=56),
                                 "url": st.column_config.LinkColumn("IMDb", display_text="open", width=48)})
+
+
+def not_sure(reading: Reading, key: str) -> Reading | None:
+    """"Not sure: sad or angry?" with one tap per candidate and "something else"; the answer becomes the mood.
+
+    Answers are counted per emotion pair for this browser session (numbers only). With the person's explicit
+    opt-in, the 48x48 grey face crop is kept with the answer to help improve the model (fer/contributions.py).
+    """
+    answers = st.session_state.setdefault("answers", {})
+    if key in answers:
+        return answered(reading, answers[key])
+    a, b = reading.candidates
+    st.warning(f"Not sure: **{a}** or **{b}**?")
+    c1, c2 = st.columns(2)
+    choice = a if c1.button(a.capitalize(), key=f"ans_{key}_a") else b if c2.button(b.capitalize(),
+                                                                                  key=f"ans_{key}_b") else None
+    other = st.selectbox("Something else", ["—", *[e for e in EMOTIONS if e not in (a, b)]], key=f"ans_{key}_o")
+    choice = choice or (other if other != "—" else None)
+    if choice is None:
+        return None
+    answers[key] = choice
+    counts = st.session_state.setdefault("answer_counts", {})
+    counts[f"{a} or {b}"] = {**counts.get(f"{a} or {b}", {}), choice: counts.get(f"{a} or {b}", {}).get(choice, 0) + 1}
+    crop = st.session_state.get("last_crop")
+    if crop is not None and st.session_state.get("contribute"):
+        path = contribute(contributed_dir(runs_dir()), choice, crop)
+        st.session_state.setdefault("contributed", []).append(str(path))
+    return answered(reading, choice)
+
+
+def contribution_panel() -> None:
+    """The opt-in to give face crops with one's answers, and taking them back."""
+    with st.expander("Help improve the model"):
+        st.checkbox("When I answer a \"Not sure\", keep the 48×48 grey crop of my face with my answer, for "
+                    "training (off by default; nothing else is kept)", key="contribute")
+        given = st.session_state.get("contributed", [])
+        if given and st.button(f"Delete the {len(given)} face crop(s) I gave"):
+            withdraw([Path(p) for p in given], contributed_dir(runs_dir()))
+            st.session_state["contributed"] = []
+            st.success("Deleted.")
+
+
+def resting_panel(mode: str, live: LiveMood | None) -> None:
+    """Calibrate the reading to this person's resting face (numbers only, kept in this session)."""
+    with st.expander("My resting face"):
+        resting = st.session_state.get("resting")
+        st.caption("Calibrated: readings are corrected for your resting face (7 numbers, kept in this session)."
+                   if resting else "A calm face that naturally looks stern can read as sad or angry. Calibrate: "
+                   "relax and look at the camera (webcam), or use a relaxed photo or snapshot of yourself.")
+        if mode == "Webcam" and live is not None and st.button("Calibrate: look relaxed for 2 seconds"):
+            live.start_resting(2.0)
+            st.session_state["calibrating"] = True
+        if st.session_state.get("calibrating"):
+            calibration_progress()
+        if resting and st.button("Reset calibration"):
+            st.session_state.pop("resting")
+            st.rerun()
+
+
+@st.fragment(run_every=0.5)
+def calibration_progress() -> None:
+    live: LiveMood | None = st.session_state.get("live")
+    recording, readings = live.resting() if live else (False, [])
+    if recording:
+        st.progress(min(len(readings) / 15, 1.0), text="Stay relaxed…")
+        return
+    st.session_state["calibrating"] = False
+    if readings:
+        st.session_state["resting"] = np.mean(readings, axis=0).tolist()
+        st.rerun()
+    st.error("No face was seen during those 2 seconds; try again facing the camera.")
 
 
 def catalogue_panel(owner: access.Owner | None) -> None:
@@ -146,7 +240,8 @@ def face_charts(faces: list) -> None:
     cols = st.columns(min(len(faces), 3))
     for i, f in enumerate(faces):
         with cols[i % len(cols)]:
-            st.caption(f"Face {i + 1}: **{f.emotion}** ({f.confidence:.0%})")
+            top3 = sorted(f.probs, key=f.probs.get, reverse=True)[:3]
+            st.caption(f"Face {i + 1}: " + " · ".join(f"**{e}** {f.probs[e]:.0%}" for e in top3))
             st.bar_chart(pd.Series(f.probs, name="probability"), height=180, horizontal=True)
 
 
@@ -163,12 +258,29 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
         st.error(str(e))
         return None
     faces = rec.predict(image)
-    st.image(draw_faces(image, faces), channels="BGR", width="stretch")
+    why = bool(faces) and st.toggle("Show why", key="show_why", help="Colours the parts of each face that moved "
+                                    "the reading most (covering them changes it most).")
+    if why:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        shown = overlay(draw_faces(image, faces), faces, [occlusion_map(rec, gray, f.box) for f in faces])
+    else:
+        shown = draw_faces(image, faces)
+    st.image(shown, channels="BGR", width="stretch")
     if not faces:
         st.warning(NO_FACE_HINT)
         return None
     face_charts(faces)
-    return read_mood([f.probs for f in faces], len(faces) > 1 and group_toggle())
+    # NOTE: the crop stays in memory, and is kept only if the person opts in and answers a "Not sure".
+    st.session_state["last_crop"] = crop_face(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), faces[0].box, rec.margin) \
+        if st.session_state.get("contribute") else None
+    if st.button("Use this picture as my resting face", help="Look relaxed in it: later readings are corrected "
+                                                            "for how your calm face reads."):
+        try:
+            st.session_state["resting"] = rec.calibrated([image]).resting.tolist()
+            st.rerun()
+        except ValueError as e:
+            st.error(str(e))
+    return read_mood([f.probs for f in faces], len(faces) > 1 and group_toggle(), rec.not_sure_below)
 
 
 def rtc_configuration() -> dict:
@@ -194,8 +306,10 @@ def webcam(rec: EmotionRecognizer) -> LiveMood | None:
     # NOTE: one LiveMood per browser session; its frame callback runs on a worker thread and only
     # touches `live` (thread-safe), never st.*.
     live = st.session_state.get("live")
-    if live is None or live.recognizer is not rec:
+    if live is None:
         live = st.session_state["live"] = LiveMood(rec)
+    elif live.recognizer is not rec:
+        live.use(rec)  # a new default model, or this viewer's resting-face calibration
 
     keep_stream_alive()
     live.group = group_toggle()
@@ -233,7 +347,7 @@ def live_recommendations() -> None:
     if not locked or "locked_mood" not in st.session_state:
         st.session_state["locked_mood"] = snap.reading if snap else None
     reading = st.session_state["locked_mood"]
-    recommendations(reading and replace(reading, source="locked" if locked else "live"))
+    recommendations(reading and replace(reading, source="locked" if locked else "live"), key="live")
     if snap and snap.frames:
         st.caption(f"{snap.faces} face(s) in view · {snap.ms_per_frame:.1f} ms/frame")
 
@@ -248,7 +362,7 @@ def mood_page() -> None:
     # A top-50 table needs more room than Streamlit's default sidebar (users can still drag it).
     st.markdown("<style>section[data-testid='stSidebar'] {width: 460px !important;}</style>", unsafe_allow_html=True)
     try:
-        rec = get_recognizer(str(MODEL), (_mtime(MODEL), _mtime(sidecar_path(MODEL))))
+        rec = session_recognizer(get_recognizer(str(MODEL), (_mtime(MODEL), _mtime(sidecar_path(MODEL)))))
     except ValueError as e:
         st.error(f"The emotion model could not be loaded: {e}")
         st.stop()
@@ -256,25 +370,25 @@ def mood_page() -> None:
     mode = st.radio("Input", INPUT_MODES, key="input_mode", horizontal=True)
     if mode != "Webcam":
         st.session_state["webcam_rendered"] = False
-    reading = None
+    reading, key, live = None, "", None
     if mode == "Webcam":
         live = webcam(rec)
-    elif mode == "Photo":
-        upload = st.file_uploader("Upload a photo", type=["jpg", "jpeg", "png", "webp", "bmp"],
-                                  max_upload_size=MAX_UPLOAD_MB)
-        if upload is not None:
-            reading = still_image(upload.getvalue(), rec)
     else:
-        shot = st.camera_input("Take a snapshot")
-        if shot is not None:
-            reading = still_image(shot.getvalue(), rec)
+        picture = st.file_uploader("Upload a photo", type=["jpg", "jpeg", "png", "webp", "bmp"],
+                                   max_upload_size=MAX_UPLOAD_MB) if mode == "Photo" \
+            else st.camera_input("Take a snapshot")
+        if picture is not None:
+            data = picture.getvalue()
+            reading, key = still_image(data, rec), hashlib.sha256(data).hexdigest()[:16]
 
     with st.sidebar:
         st.header("Your movies")
         if mode == "Webcam" and live is not None:
             live_recommendations()
         else:
-            recommendations(reading)
+            recommendations(reading, key)
+        resting_panel(mode, live)
+        contribution_panel()
         mapping_editor()
         catalogue_panel(access.session_owner(st.session_state, access.load_config(st.secrets),
                                              access.user_email(st.user)))

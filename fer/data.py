@@ -323,7 +323,18 @@ def check_zip_entries(infos: list[zipfile.ZipInfo], source: str) -> None:
             raise ValueError(f"{source}: an entry expands more than {MAX_ENTRY_RATIO}-fold; refusing a zip bomb.")
 
 
-def _from_entries(entries, source: str) -> FaceDataset:
+def load_extra(root: str | Path) -> FaceDataset:
+    """Extra training faces in a folder of train/<emotion>/*.png (e.g. runs/contributed): all Training."""
+    root = Path(root)
+    split_dir = root / "train"
+    if not split_dir.is_dir():
+        raise ValueError(f"{root}: expected a train/ folder with one folder per emotion.")
+    entries = [(p.relative_to(root).as_posix(), p.stat().st_size, _file_reader(p, root, root))
+               for p in sorted(split_dir.rglob("*")) if p.is_file() and not p.is_symlink()]
+    return _from_entries(entries, str(root), required=("Training",))
+
+
+def _from_entries(entries, source: str, required: tuple[str, ...] = tuple(FOLDER_SPLITS.values())) -> FaceDataset:
     """Shared by folder and zip: entries are (relative posix path, size in bytes, () -> bytes)."""
     images, labels, splits, stray, pixels = [], [], [], 0, 0
     for name, size, read in entries:
@@ -358,7 +369,7 @@ def _from_entries(entries, source: str) -> FaceDataset:
         splits.append(FOLDER_SPLITS[split])
     if stray:
         raise ValueError(f"{source}: {stray} image(s) are not inside train/<emotion>/ or test/<emotion>/.")
-    for split in FOLDER_SPLITS.values():
+    for split in required:
         if split not in splits:
             raise ValueError(f"{source}: split {split!r} has no images.")
     return FaceDataset(np.stack(images), np.array(labels, np.int64), np.array(splits), source)

@@ -6,6 +6,8 @@
 --record stores the figures in the checkpoint itself, under metrics[SPLIT], next to the validation figures.
 --onnx runs the checkpoint's ONNX export through OpenCV, as the app does, instead of torch.
 --ferplus scores against the FER+ annotators' majority labels of the split instead of FER2013's own.
+--robustness scores the split under the conditions webcams produce (blur, low light, gamma, noise, JPEG,
+rotation, box jitter, occlusion bars) instead: one accuracy per condition and its drop from clean.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from fer.classifier import current_export
@@ -102,6 +105,62 @@ def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_p
     return out
 
 
+def _affine(x: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    m = cv2.getRotationMatrix2D((23.5, 23.5), angle, scale)
+    m[:, 2] += (dx, dy)
+    return cv2.warpAffine(x, m, (48, 48), borderMode=cv2.BORDER_REPLICATE)
+
+
+def _jitter(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The face box a little off: shifted up to 4 px and scaled by up to 10 %, as a detector's box moves."""
+    return _affine(x, 0.0, 1 + rng.uniform(-0.1, 0.1), *rng.uniform(-4, 4, 2))
+
+
+def _jpeg(x: np.ndarray, quality: int) -> np.ndarray:
+    return cv2.imdecode(cv2.imencode(".jpg", x, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE)
+
+
+def _bar(x: np.ndarray, rows: slice) -> np.ndarray:
+    out = x.copy()
+    out[rows, 6:42] = 0
+    return out
+
+
+# What webcams do to faces, applied to the 48x48 crops (a seeded generator where there is chance).
+CONDITIONS = {
+    "blur (Gaussian, sigma 1.2 px)": lambda x, rng: cv2.GaussianBlur(x, (0, 0), 1.2),
+    "low light (x0.35 + noise)": lambda x, rng: np.clip(x * 0.35 + rng.normal(0, 4, x.shape), 0, 255).astype(np.uint8),
+    "gamma 2.0 (dark)": lambda x, rng: (255 * (x / 255.0) ** 2.0).astype(np.uint8),
+    "gamma 0.5 (washed out)": lambda x, rng: (255 * (x / 255.0) ** 0.5).astype(np.uint8),
+    "sensor noise (sigma 12)": lambda x, rng: np.clip(x + rng.normal(0, 12, x.shape), 0, 255).astype(np.uint8),
+    "JPEG quality 20": lambda x, rng: _jpeg(x, 20),
+    "rotation +15 deg": lambda x, rng: _affine(x, 15.0),
+    "rotation -15 deg": lambda x, rng: _affine(x, -15.0),
+    "box jitter (shift 4 px, scale 10 %)": _jitter,
+    "bar over the eyes": lambda x, rng: _bar(x, slice(14, 24)),
+    "bar over the mouth": lambda x, rng: _bar(x, slice(32, 42)),
+}
+
+
+def robustness(model_path: str | Path | None, data: str | Path, split: str = "PrivateTest") -> list[dict]:
+    """Accuracy of the model (its ONNX export, as the app runs it, when current) on the split under each condition."""
+    path = Path(model_path) if model_path else DEFAULT_MODEL
+    export = current_export(path)
+    if export is None:
+        model, meta = load_checkpoint(path)
+        predict = partial(predict_proba, model, meta)
+    else:
+        predict = export.predict
+    x, y = load_dataset(data).split(split)
+    clean = float((predict(x).argmax(1) == y).mean())
+    rows = [{"condition": "clean", "accuracy": clean, "drop": 0.0}]
+    for i, (name, f) in enumerate(CONDITIONS.items()):
+        rng = np.random.default_rng(i)
+        acc = float((predict(np.stack([f(face, rng) for face in x])).argmax(1) == y).mean())
+        rows.append({"condition": name, "accuracy": acc, "drop": clean - acc})
+    return rows
+
+
 def format_report(m: dict) -> str:
     """Readable tables: summary, per-class metrics and the confusion matrix."""
     lines = [f"{m.get('split', '')}: {m.get('n', sum(map(sum, m['confusion_matrix'])))} images, "
@@ -126,7 +185,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--record", action="store_true", help="also store the figures in the checkpoint (metrics[SPLIT])")
     p.add_argument("--onnx", action="store_true", help="run the ONNX export with OpenCV, as the app does")
     p.add_argument("--ferplus", default=None, help="fer2013new.csv: score against the FER+ majority labels")
+    p.add_argument("--robustness", action="store_true", help="accuracy under webcam conditions (blur, light, ...)")
     a = p.parse_args(argv)
+    if a.robustness:
+        try:
+            rows = robustness(a.model, a.data, a.split)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"{'condition':38s} {'accuracy':>8s} {'drop':>7s}")
+        for r in rows:
+            print(f"{r['condition']:38s} {r['accuracy']:8.2%} {-r['drop']:+7.2%}")
+        if a.json:
+            Path(a.json).write_text(json.dumps(rows, indent=2))
+        return 0
     if a.record and (a.onnx or a.ferplus):
         p.error("--record stores the checkpoint's own figures on FER2013 labels; leave out --onnx and --ferplus.")
     try:

@@ -15,6 +15,7 @@ import numpy as np
 
 from fer.detect import StreamTracker, iou
 from fer.draw import draw_faces
+from fer.emotions import EMOTIONS
 from fer.mood import Reading
 from fer.recognizer import EmotionRecognizer, Face
 from fer.smoothing import StreamMood
@@ -49,13 +50,15 @@ class LiveMood:
     def __init__(self, recognizer: EmotionRecognizer):
         self.recognizer = recognizer
         self._tracker = StreamTracker()
-        self._mood = StreamMood()
+        self._mood = StreamMood(not_sure_below=recognizer.not_sure_below)
         self._faces: list[Face] = []  # the last labelled faces, drawn until the next classification
         self._next_classify = 0.0
         self._lock = threading.Lock()
         self._latest = MoodSnapshot(None, 0, 0, 0.0)
         self._ms = 0.0
         self._failed: dict[str, int] = {}  # exception type -> frames it spoiled
+        self._resting: list[list[float]] = []  # uncorrected readings of the largest face while calibrating
+        self._resting_until = 0.0
 
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Detection on every frame, classification when due, smoothing; returns the frame boxed and labelled."""
@@ -64,6 +67,10 @@ class LiveMood:
         carried = _carry(self._faces, boxes)
         if t0 >= self._next_classify or carried is None:
             faces = self.recognizer.classify_boxes(gray, boxes)
+            if boxes and t0 < self._resting_until:
+                raw = self.recognizer.classify_boxes(gray, boxes[:1], corrected=False)[0]
+                with self._lock:
+                    self._resting.append([raw.probs[e] for e in EMOTIONS])
             cost = time.perf_counter() - t0
             self._next_classify = t0 + max(MIN_INTERVAL_S, LOAD_FACTOR * cost)
             self._mood.update(faces)
@@ -84,6 +91,21 @@ class LiveMood:
     def group(self, on: bool) -> None:
         # NOTE: set by the script thread, read by the video thread at its next frame (a bool: no lock needed).
         self._mood.group = bool(on)
+
+    def start_resting(self, seconds: float = 2.0) -> None:
+        """Record the largest face's readings (numbers only) for `seconds`: a resting-face calibration."""
+        with self._lock:
+            self._resting, self._resting_until = [], time.perf_counter() + seconds
+
+    def resting(self) -> tuple[bool, list[list[float]]]:
+        """(still recording, the readings so far)."""
+        with self._lock:
+            return time.perf_counter() < self._resting_until, list(self._resting)
+
+    def use(self, recognizer: EmotionRecognizer) -> None:
+        """Switch to another recogniser (e.g. calibrated for this viewer)."""
+        # NOTE: a reference swap; the video thread picks it up at its next frame.
+        self.recognizer = recognizer
 
     def snapshot(self) -> MoodSnapshot:
         with self._lock:

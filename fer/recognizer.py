@@ -16,6 +16,9 @@ from fer.emotions import EMOTIONS
 # matches FER2013's own framing (median side ratio 1.006, centred), and margin 0 scored best
 # (benchmarks/pipeline_accuracy.py; chosen on PublicTest, never PrivateTest).
 CROP_MARGIN = 0.0
+# Resting-face correction (`EmotionRecognizer.calibrated`): no class is damped or boosted more than 3-fold, so
+# one odd calibration picture cannot silence an emotion.
+MAX_SHIFT = float(np.log(3.0))
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,57 @@ class EmotionRecognizer:
     detector and classifier lend each thread its own OpenCV objects, see fer/pool.py); a `StreamTracker` is
     the per-stream state, one per viewer."""
 
-    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, margin: float = CROP_MARGIN):
+    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, margin: float = CROP_MARGIN,
+                 resting: np.ndarray | None = None):
         self.classifier = classifier
         self.detector = detector or FaceDetector()
         self.margin = margin
+        self.resting = None if resting is None else np.asarray(resting, np.float64)  # a person's neutral reading
+        self._shift = None if resting is None else self._resting_shift(self.resting)
+
+    @property
+    def not_sure_below(self) -> float | None:
+        """Readings less confident than this are "not sure" (fitted on PublicTest; None for an uncalibrated model)."""
+        return self.classifier.info.get("uncertain_below")
+
+    def calibrated(self, neutral_images: list[np.ndarray]) -> EmotionRecognizer:
+        """This recogniser corrected for one person's resting face, from whole images of it (BGR, as `predict`).
+
+        Principle: on the population's average neutral face the model outputs n (stored with the model, from
+        FER2013 Training's neutral faces); on this person's relaxed face it outputs r. log(r / n) is what this
+        face adds to every reading, so later readings are divided by r / n (at most 3-fold per class) and
+        renormalised. For a person whose resting face reads like the average, r = n: nothing changes.
+        `calibrated([])` is the uncalibrated recogniser. ValueError, one sentence, when an image has no face.
+        """
+        base = EmotionRecognizer(self.classifier, self.detector, self.margin)
+        if not neutral_images:
+            return base
+        probs = []
+        for i, image in enumerate(neutral_images, 1):
+            faces = base.predict(image)
+            if not faces:
+                raise ValueError(f"No face found in calibration picture {i}: look straight at the camera, in good "
+                                 "light, with the face filling more of the picture.")
+            probs.append([faces[0].probs[e] for e in EMOTIONS])
+        return base.with_resting(np.mean(probs, axis=0))
+
+    def with_resting(self, resting: np.ndarray | list[float]) -> EmotionRecognizer:
+        """The same correction from a stored resting reading (7 probabilities, uncorrected): what a profile keeps."""
+        return EmotionRecognizer(self.classifier, self.detector, self.margin, np.asarray(resting, np.float64))
+
+    def _resting_shift(self, resting: np.ndarray) -> np.ndarray:
+        reference = self.classifier.info.get("neutral_reference")
+        if reference is None:
+            raise ValueError("This model has no neutral reference; run `python -m fer.calibrate` on it first.")
+        shift = np.log(np.clip(resting, 1e-6, None)) - np.log(np.clip(np.asarray(reference, np.float64), 1e-6, None))
+        return np.clip(shift, -MAX_SHIFT, MAX_SHIFT)
+
+    def correct(self, probs: np.ndarray) -> np.ndarray:
+        """Apply the resting-face correction to (N, 7) probabilities (unchanged when not calibrated)."""
+        if self._shift is None or not len(probs):
+            return probs
+        q = probs * np.exp(-self._shift)
+        return (q / q.sum(1, keepdims=True)).astype(np.float32)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> EmotionRecognizer:
@@ -56,7 +106,7 @@ class EmotionRecognizer:
         batch = np.stack([c if c.shape == (48, 48) else
                           cv2.resize(c, (48, 48), interpolation=cv2.INTER_AREA if c.shape[0] > 48 else cv2.INTER_LINEAR)
                           for c in faces]) if faces else np.zeros((0, 48, 48), np.uint8)
-        return self.classifier.predict(batch)
+        return self.correct(self.classifier.predict(batch))
 
     def predict(self, image: np.ndarray, tracker: StreamTracker | None = None) -> list[Face]:
         """Faces in an H×W×3 BGR or H×W gray uint8 image, largest first; [] when there is none.
@@ -73,12 +123,15 @@ class EmotionRecognizer:
         gray = _gray(image)
         return gray, self.detector.detect(gray, tracker)
 
-    def classify_boxes(self, gray: np.ndarray, boxes: list[Box]) -> list[Face]:
-        """The second half of `predict`: crop each box and classify all of them in one pass."""
+    def classify_boxes(self, gray: np.ndarray, boxes: list[Box], corrected: bool = True) -> list[Face]:
+        """The second half of `predict`: crop each box and classify all of them in one pass.
+
+        corrected=False skips the resting-face correction (what a calibration records).
+        """
         if not boxes:
             return []
-        crops = np.stack([crop_face(gray, b, self.margin) for b in boxes])
-        return faces_from_probs(boxes, self.classifier.predict(crops))
+        probs = self.classifier.predict(np.stack([crop_face(gray, b, self.margin) for b in boxes]))
+        return faces_from_probs(boxes, self.correct(probs) if corrected else probs)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:

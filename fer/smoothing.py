@@ -67,6 +67,8 @@ class StreamMood:
     hold: int = 3
     max_missed: int = 10  # frames a face may vanish (blink, turn) before its track is dropped
     group: bool = False
+    not_sure_below: float | None = None  # the model's threshold: an uncertain moment keeps the last sure mood
+    last_sure: Reading | None = None
     tracks: list[Track] = field(default_factory=list)
     overall: EmotionSmoother | None = None
 
@@ -91,6 +93,9 @@ class StreamMood:
         reading = read_mood([t.smoother.probs for t in in_view], self.group)
         if reading is not None:
             self.overall.update(reading.probs)
+        now = self._smoothed()
+        if now is not None and not now.uncertain:
+            self.last_sure = now
         return self.overall.mood
 
     @property
@@ -103,8 +108,15 @@ class StreamMood:
 
     @property
     def reading(self) -> Reading | None:
-        """The smoothed mood with its smoothed probabilities (None until a face has been seen)."""
+        """The smoothed mood (None until a face has been seen). While it is uncertain, the last sure one stays,
+        so a doubtful moment does not flicker the list; with no sure one yet, the uncertain reading itself."""
+        now = self._smoothed()
+        return self.last_sure if now is not None and now.uncertain and self.last_sure is not None else now
+
+    def _smoothed(self) -> Reading | None:
         if self.overall is None or self.overall.mood is None:
             return None
-        return Reading(self.overall.mood, self.overall.confidence, dict(zip(EMOTIONS, map(float, self.overall.probs))),
-                       "group" if self.group else "")
+        confidence = self.overall.confidence
+        return Reading(self.overall.mood, confidence, dict(zip(EMOTIONS, map(float, self.overall.probs))),
+                       "group" if self.group else "",
+                       self.not_sure_below is not None and confidence < self.not_sure_below)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fer.data import check_trainable, load_dataset, vote_distributions
+from fer.data import check_trainable, load_dataset, load_extra, vote_distributions
 from fer.emotions import EMOTIONS
 from fer.locks import hold_for_trainer
 from fer.model import ARCHS, DEFAULT_INPUT_SIZE, InferenceNet, build_model, save_checkpoint
@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--ferplus", default=None, help="fer2013new.csv: train on FER+ majority labels")
     p.add_argument("--ferplus-votes", default=None, help="fer2013new.csv: blend its votes into the targets")
     p.add_argument("--ferplus-soft", type=float, default=d.ferplus_soft, help="weight of the FER+ votes in the target")
+    p.add_argument("--extra-data", default=None, help="a folder of train/<emotion>/*.png added to Training")
     p.add_argument("--teacher", default=None, help="checkpoint whose probabilities are blended into the targets")
     p.add_argument("--distill", type=float, default=d.distill, help="weight of the teacher in the target")
     p.add_argument("--distill-t", type=float, default=d.distill_t, help="temperature of the teacher's probabilities")
@@ -214,6 +215,11 @@ def train(cfg: TrainConfig | None, out: Path, threads: int = 1) -> dict:
     train_idx, val_x, val_y, val_name = split_data(ds, cfg.seed)
     train_x, train_y = ds.images[train_idx], ds.labels[train_idx]
     targets = soft_targets(cfg, ds, train_idx)
+    if cfg.extra_data:  # faces people gave with their answer (fer/contributions.py): training only
+        extra = load_extra(cfg.extra_data)
+        train_x, train_y = np.concatenate([train_x, extra.images]), np.concatenate([train_y, extra.labels])
+        if targets is not None:
+            targets = np.concatenate([targets, np.eye(len(EMOTIONS), dtype=np.float32)[extra.labels]])
     if cfg.dry_run:
         val_x, val_y = val_x[:256], val_y[:256]
     cfg.input_size = cfg.input_size or DEFAULT_INPUT_SIZE[cfg.arch]

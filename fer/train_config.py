@@ -18,6 +18,7 @@ class TrainConfig:
     ferplus: str | None = None  # fer2013new.csv: train on FER+ majority labels
     ferplus_votes: str | None = None  # fer2013new.csv: blend its vote distributions into the targets ...
     ferplus_soft: float = 0.3  # ... with this weight
+    extra_data: str | None = None  # a folder of train/<emotion>/*.png (e.g. runs/contributed) added to Training
     teacher: str | None = None  # a checkpoint whose probabilities are blended into the targets ...
     distill: float = 0.3  # ... with this weight
     distill_t: float = 2.0  # ... at this temperature

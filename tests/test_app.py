@@ -36,17 +36,28 @@ def app(tmp_path, monkeypatch):
     return at.run()
 
 
-@pytest.fixture(scope="module")
-def face_png():
-    """An upscaled FER2013 PublicTest face in a 640x480 frame that the pipeline finds; (png bytes, Face)."""
+def _face_png(sure: bool):
+    """An upscaled FER2013 PublicTest face in a 640x480 frame that the pipeline finds and reads with confidence
+    (sure) or below the model's "not sure" threshold; (png bytes, Face)."""
     rec = EmotionRecognizer.load()
     x, _ = load_dataset(FER_CSV).split("PublicTest")
-    for i, face in enumerate(x[:50]):
+    for i, face in enumerate(x[:200]):
         frame, box = face_frame(face, side=200, seed=i)
         faces = rec.predict(frame)
-        if len(faces) == 1 and iou(faces[0].box, box) > 0.5:
+        if len(faces) == 1 and iou(faces[0].box, box) > 0.5 and (faces[0].confidence >= 0.8) == sure \
+                and (sure or faces[0].confidence < rec.not_sure_below):
             return cv2.imencode(".png", frame)[1].tobytes(), faces[0]
-    raise AssertionError("no detectable face among 50 PublicTest images")
+    raise AssertionError("no suitable face among 200 PublicTest images")
+
+
+@pytest.fixture(scope="module")
+def face_png():
+    return _face_png(sure=True)
+
+
+@pytest.fixture(scope="module")
+def unsure_png():
+    return _face_png(sure=False)
 
 
 def _sidebar_metrics(at):
@@ -193,3 +204,38 @@ def test_a_photo_run_writes_no_files(face_png, tmp_path):
     before = _files(ROOT, tmp, home)
     assert _photo_run(png, env)[0] == face_png[1].emotion.capitalize()
     assert _files(ROOT, tmp, home) - before == set()
+
+
+@needs_fer
+def test_an_uncertain_reading_asks_and_the_tapped_answer_becomes_the_mood(app, unsure_png):
+    data, face = unsure_png
+    at = _upload(app, "me.png", data)
+    assert "Mood" not in _sidebar_metrics(at)  # not stated as a fact
+    first, second = sorted(face.probs, key=face.probs.get, reverse=True)[:2]
+    assert any(f"Not sure: **{first}** or **{second}**?" in w.value for w in at.sidebar.warning)
+    at.sidebar.button(key=next(b.key for b in at.sidebar.button if b.label == second.capitalize())).click().run()
+    metrics = _sidebar_metrics(at)
+    assert metrics["Mood"] == second.capitalize() and metrics["Genre"] == PRESETS["paper"][second]
+    assert at.session_state["answer_counts"] == {f"{first} or {second}": {second: 1}}
+
+
+@needs_fer
+def test_show_why_overlays_a_heatmap_and_lists_the_top_three(app, face_png):
+    data, face = face_png
+    at = _upload(app, "me.png", data)
+    plain = str(at.get("image")[0].proto)
+    at.toggle(key="show_why").set_value(True).run()
+    assert not at.exception and str(at.get("image")[0].proto) != plain
+    top = sorted(face.probs, key=face.probs.get, reverse=True)[0]
+    assert any(c.value.startswith(f"Face 1: **{top}**") for c in at.caption)
+
+
+@needs_fer
+def test_a_photo_calibrates_the_resting_face_and_reset_clears_it(app, face_png):
+    data, _ = face_png
+    at = _upload(app, "me.png", data)
+    at.button(key=next(b.key for b in at.button if b.label == "Use this picture as my resting face")).click().run()
+    resting = at.session_state["resting"]
+    assert len(resting) == 7 and abs(sum(resting) - 1) < 1e-4  # numbers only
+    at.sidebar.button(key=next(b.key for b in at.sidebar.button if b.label == "Reset calibration")).click().run()
+    assert "resting" not in at.session_state

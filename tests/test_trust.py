@@ -1,0 +1,107 @@
+"""A reading people can trust: calibration fitted on PublicTest only, "not sure", the resting-face
+correction, the heatmap, and contributions only by opt-in."""
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from fer import EmotionRecognizer, calibrate, train
+from fer.classifier import load_classifier
+from fer.contributions import contribute, withdraw
+from fer.data import FaceDataset, load_dataset
+from fer.emotions import EMOTIONS
+from fer.explain import occlusion_map
+from fer.files import DEFAULT_MODEL, export_matches
+from fer.model import load_checkpoint, predict_proba
+from fer.mood import read_mood
+from fer.recognizer import Face
+from fer.smoothing import StreamMood
+from tests.scenes import astronaut_frame
+from tests.test_smoothing import face
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return EmotionRecognizer.load()
+
+
+def test_calibration_reads_publictest_only_and_both_paths_agree(tiny_csv, tmp_path, monkeypatch):
+    assert train.main(["--data", str(tiny_csv), "--batch-size", "8", "--epochs", "1", "--out", str(tmp_path / "r"),
+                       "--dry-run", "--threads", "1"]) == 0
+    model = tmp_path / "m.pt"
+    shutil.copy(tmp_path / "r" / "best.pt", model)
+    real_split = FaceDataset.split
+
+    def split(self, name):
+        assert name != "PrivateTest", "calibration looked at PrivateTest"
+        return real_split(self, name)
+
+    monkeypatch.setattr(FaceDataset, "split", split)
+    r = calibrate.calibrate(model, tiny_csv)
+    monkeypatch.setattr(FaceDataset, "split", real_split)
+    net, meta = load_checkpoint(model)
+    assert meta["temperature"] == r["temperature"] and meta["uncertain_below"] == r["not_sure"]["threshold"]
+    assert r["accuracy_before"] == r["accuracy_after"]  # temperature scaling never changes the winner
+    faces = load_dataset(tiny_csv).split("PrivateTest")[0]
+    assert export_matches(model)
+    np.testing.assert_allclose(load_classifier(model).predict(faces), predict_proba(net, meta, faces), atol=1e-4)
+
+
+def test_the_shipped_model_is_calibrated_and_its_export_says_so():
+    _, meta = load_checkpoint(DEFAULT_MODEL)
+    info = load_classifier(DEFAULT_MODEL).info
+    assert meta["temperature"] != 1.0 and info["temperature"] == meta["temperature"]
+    assert info["uncertain_below"] == meta["uncertain_below"] and len(info["neutral_reference"]) == 7
+
+
+def test_an_uncertain_reading_is_flagged_and_the_stream_keeps_its_last_sure_mood():
+    p = dict(zip(EMOTIONS, [0.3, 0.0, 0.0, 0.0, 0.35, 0.0, 0.35]))
+    r = read_mood([p], not_sure_below=0.57)
+    assert r.uncertain and set(r.candidates) == {"sad", "neutral"}
+    m = StreamMood(not_sure_below=0.57)
+    for _ in range(10):
+        m.update([face("happy")])
+    doubtful = {**dict.fromkeys(EMOTIONS, 0.0), "sad": 0.36, "angry": 0.33, "happy": 0.31}
+    for _ in range(10):  # a doubtful stretch: happy, sad and angry close together
+        m.update([Face((100, 100, 80, 80), "sad", 0.36, doubtful)])
+    assert m.reading.emotion == "happy" and not m.reading.uncertain
+
+
+def test_resting_face_correction_moves_readings_the_intended_way(rec):
+    frame, _ = astronaut_frame()
+    plain = rec.predict(frame)[0].probs
+    reference = np.array(rec.classifier.info["neutral_reference"])
+    average = rec.with_resting(reference)  # a person whose calm face reads like the average calm face
+    assert average.predict(frame)[0].probs == pytest.approx(plain, abs=1e-6)
+    stern = reference.copy()
+    stern[EMOTIONS.index("sad")] *= 2.5  # a calm face the model reads as sad
+    corrected = rec.with_resting(stern / stern.sum()).predict(frame)[0].probs
+    assert corrected["sad"] < plain["sad"]
+    assert corrected["neutral"] > plain["neutral"] and corrected["happy"] > plain["happy"]
+
+
+def test_calibrated_takes_whole_images_and_says_when_there_is_no_face(rec):
+    frame, _ = astronaut_frame()
+    same = rec.calibrated([frame])
+    assert same.resting is not None and sum(same.resting) == pytest.approx(1, abs=1e-4)
+    assert rec.calibrated([]).resting is None
+    with pytest.raises(ValueError, match="No face found in calibration picture 1"):
+        rec.calibrated([np.full((480, 640, 3), 128, np.uint8)])
+
+
+def test_the_heatmap_has_the_face_shape_and_is_finite(rec):
+    frame, _ = astronaut_frame()
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    heat = occlusion_map(rec, gray, rec.predict(frame)[0].box)
+    assert heat.shape == (48, 48) and np.isfinite(heat).all() and 0 <= heat.min() and heat.max() == 1
+
+
+def test_a_contribution_is_a_48px_grey_crop_in_the_train_layout_and_can_be_withdrawn(tmp_path):
+    crop = np.zeros((48, 48), np.uint8)
+    path = contribute(tmp_path, "sad", crop)
+    assert path.parent == tmp_path / "train" / "sad" and cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape == (48, 48)
+    with pytest.raises(ValueError):
+        contribute(tmp_path, "sad", np.zeros((480, 640, 3), np.uint8))  # never a whole frame
+    assert withdraw([path, tmp_path.parent / "elsewhere.png"], tmp_path) == 1 and not path.exists()
