@@ -200,6 +200,39 @@ def confusion_chart(cm: list[list[int]], normalise: bool) -> alt.Chart:
             + base.mark_text().encode(text=alt.Text("value:Q", format=fmt))).properties(height=320)
 
 
+def reliability_chart(bins: list[dict]) -> alt.Chart:
+    """Accuracy per confidence bin against the diagonal a perfectly calibrated model would follow."""
+    df = pd.DataFrame(bins)
+    bars = alt.Chart(df).mark_bar(opacity=0.7).encode(
+        x=alt.X("low:Q", bin="binned", title="stated confidence", scale=alt.Scale(domain=[0, 1])), x2="high:Q",
+        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1])), tooltip=["count:Q"])
+    diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(strokeDash=[4, 4]).encode(x="x", y="y")
+    return (bars + diagonal).properties(height=260)
+
+
+def robustness_view(owner: access.Owner | None, choices: dict[str, Path]) -> None:
+    """Accuracy under webcam conditions (fer.evaluate --robustness): stored for everyone, computed by the owner."""
+    st.subheader("Robustness")
+    stored = EVALUATIONS / "robustness.json"
+    if owner is not None and choices and st.button("Compute for the shipped default on PrivateTest (a few minutes)",
+                                                   key="robustness", disabled=not SHARED_FER.exists()):
+        from fer.evaluate import robustness
+
+        try:
+            with st.spinner("Scoring PrivateTest under 11 conditions…"):
+                rows = flight("evaluate", "evaluation", cooldown_s=0).run_now(
+                    lambda: robustness(MODEL, SHARED_FER, "PrivateTest"))
+            EVALUATIONS.mkdir(parents=True, exist_ok=True)
+            stored.write_text(json.dumps(rows))
+        except (ValueError, Busy) as e:
+            st.error(str(e))
+    if stored.is_file():
+        df = pd.DataFrame(json.loads(stored.read_text()))
+        st.dataframe(df.style.format({"accuracy": "{:.1%}", "drop": "{:+.1%}"}), hide_index=True)
+    else:
+        st.caption("Not computed on this server yet; the model card has the shipped model's table.")
+
+
 def evaluate_view(owner: access.Owner | None) -> None:
     choices = model_choices()
     torch_ok = owner is not None and _has_torch()
@@ -219,6 +252,7 @@ def evaluate_view(owner: access.Owner | None) -> None:
         show_metrics(json.loads((EVALUATIONS / f"{label}.json").read_text()))
     if torch_ok and choices:
         promote_view(owner, choices)
+    robustness_view(owner if torch_ok else None, choices)
 
 
 def _has_torch() -> bool:
@@ -303,6 +337,10 @@ def show_metrics(m: dict) -> None:
     c3.metric("Images", f"{m['n']:,}")
     st.dataframe(pd.DataFrame(m["per_class"]).T.style.format({"precision": "{:.3f}", "recall": "{:.3f}",
                                                                "f1": "{:.3f}", "support": "{:.0f}"}))
+    if "reliability" in m:
+        st.caption(f"Reliability: stated confidence against accuracy · ECE {m['ece']:.3f} (15 bins) · "
+                   f"NLL {m['nll']:.3f}")
+        st.altair_chart(reliability_chart(m["reliability"]), width="stretch")
     c1, c2 = st.columns(2)
     c1.caption("Confusion matrix (counts)")
     c1.altair_chart(confusion_chart(m["confusion_matrix"], False), width="stretch")

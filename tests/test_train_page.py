@@ -98,7 +98,8 @@ def test_evaluation_shows_metrics_confusion_matrix_and_promote_replaces_the_defa
     assert not at.exception and not at.error
     assert [m.label for m in at.metric] == ["Accuracy", "Macro F1", "Images"]
     assert at.metric[2].value == "14"
-    assert len(at.get("vega_lite_chart")) == charts_before + 2  # confusion matrix: counts and row-normalised
+    assert len(at.get("vega_lite_chart")) == charts_before + 3  # reliability; confusion matrix (counts, normalised)
+    assert any(c.value.startswith("Reliability: stated confidence against accuracy · ECE") for c in at.caption)
     # A 1-epoch model is worse on PublicTest than the default: promoting it takes an explicit confirmation.
     shown = r"PublicTest accuracy: run tiny \d+\.\d% · current default 67\.\d%"
     assert any(re.search(shown, c.value) for c in at.caption)
