@@ -160,6 +160,10 @@ def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, fac
         t0 = _video_time(video)
         time.sleep(8)
         assert _video_time(video) > t0 + 5, "the stream stopped by itself"
+        # Resting-face calibration from the live video: 2 s of readings, numbers only, then "Calibrated".
+        sidebar.get_by_text("My resting face").click()
+        sidebar.get_by_role("button", name="Calibrate: look relaxed for 2 seconds").click()
+        expect(sidebar).to_contain_text("Calibrated: readings are corrected for your resting face", timeout=20_000)
         if os.environ.get("E2E_SCREENSHOT"):  # the README's picture (python -m benchmarks.screenshot)
             page.screenshot(path=os.environ["E2E_SCREENSHOT"], clip={"x": 0, "y": 0, "width": 1400, "height": 860})
     except BaseException:
