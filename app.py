@@ -9,6 +9,7 @@ FER_IMDB_SOURCE (refresh source).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from dataclasses import replace
@@ -31,7 +32,9 @@ from fer.images import MAX_UPLOAD_MB, load_image
 from fer.jobs import Busy
 from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
 from fer.mood import Reading, answered, read_mood
-from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, refresh_flight, start_refresh, top_movies
+from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, recommend, refresh_flight, start_refresh
+from fer.posters import Posters
+from fer.profile import Profile, ProfileBusy, open_profile
 from fer.recognizer import EmotionRecognizer
 
 CATALOGUE = catalogue_path()
@@ -50,10 +53,29 @@ def get_recognizer(path: str, mtimes: tuple[float, float]) -> EmotionRecognizer:
     return EmotionRecognizer.load(path)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=2)
 def get_catalogue(path: str, mtime: float) -> tuple[pd.DataFrame, dict]:
-    """Keyed on the file's mtime, so a refresh (which replaces the file) invalidates it."""
+    """Keyed on the file's mtime, so a refresh (which replaces the file) invalidates it.
+
+    NOTE: one frame shared by every session, read-only (the list is built from copies of its rows): a shared
+    object, not cache_data's copy per call, so the recommender's index of it is built once, not per rerun."""
     return load_catalogue(path)
+
+
+@st.cache_resource(show_spinner=False)
+def get_posters(api_key: str, api: str) -> Posters:
+    """One poster cache per server (shared by every session; Posters is thread-safe)."""
+    return Posters(api_key, runs_dir() / "posters", api)
+
+
+def posters() -> Posters | None:
+    """Posters only when the owner put an OMDb key in the secrets; otherwise nothing is fetched."""
+    try:
+        conf = st.secrets.get("posters") or {}
+    except Exception:  # noqa: BLE001 (no secrets file)
+        return None
+    key = conf.get("omdb_api_key")
+    return get_posters(str(key), str(conf.get("api", "https://www.omdbapi.com/"))) if key else None
 
 
 def session_recognizer(shared: EmotionRecognizer) -> EmotionRecognizer:
@@ -74,15 +96,71 @@ def _mtime(path: Path) -> float:
 
 # ---------------------------------------------------------------- sidebar parts
 
+def session_profile() -> Profile:
+    """This person's profile, opened once per session (and again when they log in or out); their saved
+    resting face comes back with it."""
+    email = access.user_email(st.user)
+    if st.session_state.get("profile_email", "-") != email:
+        try:
+            profile, kind = open_profile(email, access.hosted())
+        except (ProfileBusy, OSError) as e:
+            profile, kind = Profile(None), f"Your profile could not be opened ({e}); for now your marks are " \
+                "kept in this browser session only."
+        st.session_state.update(profile=profile, profile_kind=kind, profile_email=email,
+                                saved=profile_settings(profile))
+        if profile.notice:
+            st.session_state["profile_error"] = profile.notice
+        resting = st.session_state["saved"]["resting"]
+        if resting:
+            st.session_state["resting"] = resting
+    return st.session_state["profile"]
+
+
+def profile_settings(profile: Profile) -> dict:
+    """What the widgets start from. Read once per session: a widget's default must not change under it."""
+    try:
+        return {k: profile.get(k) for k in ("mapping", "filters", "resting")}
+    except ProfileBusy:
+        return {"mapping": None, "filters": None, "resting": None}
+
+
+def save(key: str, value) -> None:
+    """Keep a setting in the profile; a busy database costs the person one sentence, not their page."""
+    try:
+        if value is None:
+            st.session_state["profile"].unset(key)
+        else:
+            st.session_state["profile"].set(key, value)
+    except ProfileBusy as e:
+        st.session_state["profile_error"] = str(e)
+
+
 def current_mapping() -> dict[str, str]:
     """Emotion -> genre from the mapping editor: the chosen preset, with the user's per-emotion changes."""
-    preset = st.session_state.get("preset", "paper")
-    return build_mapping(preset, {e: st.session_state[f"genre_{preset}_{e}"] for e in EMOTIONS
-                                  if f"genre_{preset}_{e}" in st.session_state})
+    preset = st.session_state.get("preset", _saved_mapping()["preset"])
+    return build_mapping(preset, {e: st.session_state.get(f"genre_{preset}_{e}", _mapping_default(preset, e))
+                                  for e in EMOTIONS})
+
+
+def _saved_mapping() -> dict:
+    saved = st.session_state.get("saved", {}).get("mapping") or {}
+    return {"preset": saved.get("preset") if saved.get("preset") in PRESETS else "paper",
+            "genres": saved.get("genres") or {}}
+
+
+def _mapping_default(preset: str, emotion: str) -> str:
+    saved = _saved_mapping()
+    genre = saved["genres"].get(emotion) if saved["preset"] == preset else None
+    return genre if genre in GENRES else PRESETS[preset][emotion]
+
+
+def _save_mapping() -> None:
+    save("mapping", {"preset": st.session_state["preset"], "genres": current_mapping()})
 
 
 def mapping_editor() -> None:
-    """Preset, then one genre per emotion. Each preset has its own widgets, whose defaults are the preset.
+    """Preset, then one genre per emotion. Each preset has its own widgets, whose defaults are the preset
+    (or what this person chose before, from their profile).
 
     NOTE: defaults go to the widgets, never into st.session_state. A value written there in a run that a
     click interrupts before the widget is drawn is used by the server on the next run, but the browser
@@ -90,9 +168,12 @@ def mapping_editor() -> None:
     switched genre by themselves in about half of the browser starts in which Photo was clicked at once.
     """
     with st.expander("Emotion → genre"):
-        preset = st.selectbox("Preset", list(PRESETS), key="preset")
+        presets = list(PRESETS)
+        preset = st.selectbox("Preset", presets, index=presets.index(_saved_mapping()["preset"]), key="preset",
+                              on_change=_save_mapping)
         for e in EMOTIONS:
-            st.selectbox(e.capitalize(), GENRES, index=GENRES.index(PRESETS[preset][e]), key=f"genre_{preset}_{e}")
+            st.selectbox(e.capitalize(), GENRES, index=GENRES.index(_mapping_default(preset, e)),
+                         key=f"genre_{preset}_{e}", on_change=_save_mapping)
 
 
 def recommendations(reading: Reading | None, key: str = "") -> None:
@@ -115,21 +196,118 @@ def recommendations(reading: Reading | None, key: str = "") -> None:
     except ValueError as e:
         st.error(str(e))
         return
-    top = top_movies(genre, 50, movies)
-    st.dataframe(top[["rank", "title", "year", "rating", "votes", "url"]], hide_index=True, height=420,
-                 # Narrow columns so the whole row, IMDb link included, fits the sidebar without scrolling.
-                 column_config={"rank": st.column_config.NumberColumn("#", width=32),
-                                "title": st.column_config.TextColumn("Title", width=170),
-                                "year": st.column_config.NumberColumn("Year", format="%d", width=48),
-                                "rating": st.column_config.NumberColumn("★", format="%.1f", width=40),
-                                "votes": st.column_config.NumberColumn("Votes", format="compact", width=56),
-                                "url": st.column_config.LinkColumn("IMDb", display_text="open", width=48)})
+    filters = list_filters(movies)
+    profile = session_profile()
+    try:
+        top = recommend(reading.probs, current_mapping(), movies, profile, 50, **filters)
+    except ProfileBusy as e:
+        st.warning(str(e))
+        top = recommend(reading.probs, current_mapping(), movies, None, 50, **filters)
+    film_list(top, profile)
+
+
+FILTER_KEYS = ("mix", "hide_seen", "years", "min_rating", "runtime")
+
+
+def list_filters(movies: pd.DataFrame) -> dict:
+    """Mood mix, hide seen, years, minimum rating, runtime; starting from what this person chose last time.
+    A range left at its full extent is no filter (films with an unknown year or runtime stay)."""
+    saved = st.session_state.get("saved", {}).get("filters") or {}
+    first, last = int(movies["year"].min()), int(movies["year"].max())
+    full = {"mix": False, "hide_seen": True, "years": (first, last), "min_rating": 0.0, "runtime": (40, 240)}
+    start = {k: tuple(saved[k]) if isinstance(full[k], tuple) else saved[k] for k in full
+             if k in saved and type(saved[k]) in (list, type(full[k]))}
+    start = {**full, **start}
+    with st.expander("Filters and mood mix"):
+        st.toggle("Mood mix: blend the genres of my leading emotions", start["mix"], key="mix", on_change=_save_filters,
+                  help="Off: the winning emotion's genre (the paper's list). On: each emotion of at least 10 % "
+                       "brings its genre, in proportion to its probability.")
+        st.toggle("Hide films I've seen", start["hide_seen"], key="hide_seen", on_change=_save_filters)
+        st.slider("Years", first, last, _clamp(start["years"], first, last), key="years", on_change=_save_filters)
+        st.slider("Minimum IMDb rating", 0.0, 10.0, float(start["min_rating"]), 0.5, key="min_rating",
+                  on_change=_save_filters)
+        st.slider("Runtime (minutes)", 40, 240, _clamp(start["runtime"], 40, 240), 10, key="runtime",
+                  on_change=_save_filters)
+    years, runtime = st.session_state["years"], st.session_state["runtime"]
+    return {"mix": st.session_state["mix"], "hide_seen": st.session_state["hide_seen"],
+            "years": None if tuple(years) == (first, last) else tuple(years),
+            "min_rating": st.session_state["min_rating"] or None,
+            "runtime": None if tuple(runtime) == (40, 240) else tuple(runtime)}
+
+
+def _clamp(pair, low: int, high: int) -> tuple[int, int]:
+    a, b = (max(low, min(high, int(v))) for v in pair)
+    return (a, b) if a <= b else (low, high)
+
+
+def _save_filters() -> None:
+    save("filters", {k: st.session_state[k] for k in FILTER_KEYS if k in st.session_state})
+
+
+MARKS = {"seen": ":material/visibility: Seen", "up": ":material/thumb_up:", "down": ":material/thumb_down:"}
+
+
+def film_list(top: pd.DataFrame, profile: Profile) -> None:
+    """The 50 films: title (never cut), year, rating, runtime, why it is here, where to watch, and one-click
+    marks (seen, thumbs up, thumbs down) that change the list at once and stay in the person's profile."""
+    if error := st.session_state.pop("profile_error", None):
+        st.warning(error)
+    if top.empty:
+        st.info("No film matches these filters: widen them in \"Filters and mood mix\".")
+        return
+    images = posters()
+    shown = images.get(top["tconst"].tolist()) if images else {}
+    generation = st.session_state.get("marks_generation", 0)
+    with st.container(height=560):
+        for film in top.itertuples():
+            # NOTE: one keyed container per film, so the browser never carries one film's marks over to the
+            # film that takes its place when a marked film leaves the list.
+            with st.container(key=f"film_{generation}_{film.tconst}"):
+                film_row(film, shown.get(film.tconst), profile, f"mark_{generation}_{film.tconst}")
+
+
+def film_row(film, poster: bytes | None, profile: Profile, key: str) -> None:
+    marks = (["seen"] if film.seen else []) + {1: ["up"], -1: ["down"]}.get(film.thumb, [])
+    picture, text = st.columns([1, 5]) if poster else (None, st.container())
+    if picture is not None:
+        picture.image(poster, width="stretch")
+    year = "" if pd.isna(film.year) else f" ({film.year})"
+    minutes = "" if pd.isna(film.runtime) else f" · {film.runtime} min"
+    text.markdown(f"**{film.rank}. [{_md(film.title)}]({film.url})**{year} · {film.rating:.1f}★{minutes} "
+                  f"· [where to watch ↗]({film.watch_url})")
+    text.caption(film.reason)
+    text.segmented_control("Marks", list(MARKS), format_func=MARKS.get, selection_mode="multi", default=marks,
+                           key=key, label_visibility="collapsed", on_change=_mark,
+                           args=(profile, film.tconst, key, marks))
+
+
+def _mark(profile: Profile, tconst: str, key: str, before: list[str]) -> None:
+    """One click: seen on/off, or a thumb (up and down exclude each other)."""
+    now = list(st.session_state[key] or [])
+    added = set(now) - set(before)
+    for thumb, other in (("up", "down"), ("down", "up")):
+        if thumb in added and other in now:
+            now.remove(other)
+    st.session_state[key] = now
+    try:
+        if "seen" in now:
+            profile.mark_seen(tconst)
+        else:
+            profile.unmark_seen(tconst)
+        profile.rate(tconst, 1 if "up" in now else -1 if "down" in now else 0)
+    except ProfileBusy as e:
+        st.session_state["profile_error"] = str(e)
+
+
+def _md(text: str) -> str:
+    """A title as literal markdown text (titles hold *, _, [ and friends)."""
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|$~" else c for c in str(text))
 
 
 def not_sure(reading: Reading, key: str) -> Reading | None:
     """"Not sure: sad or angry?" with one tap per candidate and "something else"; the answer becomes the mood.
 
-    Answers are counted per emotion pair for this browser session (numbers only). With the person's explicit
+    Answers are counted per emotion pair in the person's profile (numbers only). With the person's explicit
     opt-in, the 48x48 grey face crop is kept with the answer to help improve the model (fer/contributions.py).
     """
     answers = st.session_state.setdefault("answers", {})
@@ -145,13 +323,62 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
     if choice is None:
         return None
     answers[key] = choice
-    counts = st.session_state.setdefault("answer_counts", {})
-    counts[f"{a} or {b}"] = {**counts.get(f"{a} or {b}", {}), choice: counts.get(f"{a} or {b}", {}).get(choice, 0) + 1}
+    try:
+        session_profile().count_answer(f"{a} or {b}", choice)
+    except ProfileBusy as e:
+        st.session_state["profile_error"] = str(e)
     crop = st.session_state.get("last_crop")
     if crop is not None and st.session_state.get("contribute"):
         path = contribute(contributed_dir(runs_dir()), choice, crop)
         st.session_state.setdefault("contributed", []).append(str(path))
     return answered(reading, choice)
+
+
+def data_panel(profile: Profile) -> None:
+    """Whose profile this is, log in/out where login is set up, and the person's rights: download, delete."""
+    with st.expander("My data"):
+        st.caption(st.session_state["profile_kind"] + " It holds your marks, filters, mapping, resting-face "
+                   "numbers and \"not sure\" answers: never an image.")
+        if access.user_email(st.user):
+            st.button("Log out", on_click=st.logout)
+        elif _login_configured():
+            st.button("Log in to keep my profile", on_click=st.login)
+        try:
+            data = json.dumps({"profile": st.session_state["profile_kind"], **profile.export()}, indent=1)
+        except ProfileBusy as e:
+            st.warning(str(e))
+            return
+        st.download_button("Download my data (JSON)", data, "my-mood-to-movie-data.json", "application/json")
+        if not st.session_state.get("confirm_delete"):
+            st.button("Delete my data", on_click=lambda: st.session_state.update(confirm_delete=True))
+            return
+        st.warning("Delete every mark, setting, answer and your resting face from this profile?")
+        c1, c2 = st.columns(2)
+        c1.button("Yes, delete", type="primary", on_click=_delete_my_data, args=(profile,))
+        c2.button("Keep it", on_click=lambda: st.session_state.update(confirm_delete=False))
+
+
+def _delete_my_data(profile: Profile) -> None:
+    st.session_state["confirm_delete"] = False
+    try:
+        profile.delete_all()
+    except ProfileBusy as e:
+        st.session_state["profile_error"] = str(e)
+        return
+    # The widgets start again from an empty profile: new mark keys, default filters and mapping, no resting face.
+    for key in [k for k in st.session_state if k in FILTER_KEYS or k == "preset" or str(k).startswith("genre_")]:
+        del st.session_state[key]
+    st.session_state.pop("resting", None)
+    st.session_state["saved"] = profile_settings(profile)
+    st.session_state["marks_generation"] = st.session_state.get("marks_generation", 0) + 1
+    st.session_state["profile_error"] = "Your data was deleted."
+
+
+def _login_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 (no secrets file)
+        return False
 
 
 def contribution_panel() -> None:
@@ -170,7 +397,7 @@ def resting_panel(mode: str, live: LiveMood | None) -> None:
     """Calibrate the reading to this person's resting face (numbers only, kept in this session)."""
     with st.expander("My resting face"):
         resting = st.session_state.get("resting")
-        st.caption("Calibrated: readings are corrected for your resting face (7 numbers, kept in this session)."
+        st.caption("Calibrated: readings are corrected for your resting face (7 numbers, kept in your profile)."
                    if resting else "A calm face that naturally looks stern can read as sad or angry. Calibrate: "
                    "relax and look at the camera (webcam), or use a relaxed photo or snapshot of yourself.")
         if mode == "Webcam" and live is not None and st.button("Calibrate: look relaxed for 2 seconds"):
@@ -179,8 +406,17 @@ def resting_panel(mode: str, live: LiveMood | None) -> None:
         if st.session_state.get("calibrating"):
             calibration_progress()
         if resting and st.button("Reset calibration"):
-            st.session_state.pop("resting")
+            set_resting(None)
             st.rerun()
+
+
+def set_resting(resting: list[float] | None) -> None:
+    """This person's resting-face reading (7 numbers) for this session and their profile; None resets it."""
+    if resting is None:
+        st.session_state.pop("resting", None)
+    else:
+        st.session_state["resting"] = resting
+    save("resting", resting)
 
 
 @st.fragment(run_every=0.5)
@@ -192,7 +428,7 @@ def calibration_progress() -> None:
         return
     st.session_state["calibrating"] = False
     if readings:
-        st.session_state["resting"] = np.mean(readings, axis=0).tolist()
+        set_resting(np.mean(readings, axis=0).tolist())
         st.rerun()
     st.error("No face was seen during those 2 seconds; try again facing the camera.")
 
@@ -276,7 +512,7 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
     if st.button("Use this picture as my resting face", help="Look relaxed in it: later readings are corrected "
                                                             "for how your calm face reads."):
         try:
-            st.session_state["resting"] = rec.calibrated([image]).resting.tolist()
+            set_resting(rec.calibrated([image]).resting.tolist())
             st.rerun()
         except ValueError as e:
             st.error(str(e))
@@ -347,9 +583,9 @@ def live_recommendations() -> None:
     if not locked or "locked_mood" not in st.session_state:
         st.session_state["locked_mood"] = snap.reading if snap else None
     reading = st.session_state["locked_mood"]
-    recommendations(reading and replace(reading, source="locked" if locked else "live"), key="live")
     if snap and snap.frames:
         st.caption(f"{snap.faces} face(s) in view · {snap.ms_per_frame:.1f} ms/frame")
+    recommendations(reading and replace(reading, source="locked" if locked else "live"), key="live")
 
 
 # ---------------------------------------------------------------- pages
@@ -361,6 +597,7 @@ def mood_page() -> None:
                "🔒 Frames and photos are processed in memory only: never stored, never logged.")
     # A top-50 table needs more room than Streamlit's default sidebar (users can still drag it).
     st.markdown("<style>section[data-testid='stSidebar'] {width: 460px !important;}</style>", unsafe_allow_html=True)
+    profile = session_profile()  # first: it brings back this person's resting face
     try:
         rec = session_recognizer(get_recognizer(str(MODEL), (_mtime(MODEL), _mtime(sidecar_path(MODEL)))))
     except ValueError as e:
@@ -390,6 +627,7 @@ def mood_page() -> None:
         resting_panel(mode, live)
         contribution_panel()
         mapping_editor()
+        data_panel(profile)
         catalogue_panel(access.session_owner(st.session_state, access.load_config(st.secrets),
                                              access.user_email(st.user)))
 

@@ -2,6 +2,8 @@
 
     python -m fer.movies refresh [--source URL_BASE_OR_DIR] [--out PATH] [--min-votes N]
     python -m fer.movies top GENRE [-n 50]
+    python -m fer.movies recommend --emotion sad [--preset P] [--mix --probs sad=.6,angry=.3,...] [--years 1990 2010]
+                                   [--min-rating 7] [--runtime 80 150] [--profile PATH | --profile local] [-n 50]
 
 A refresh streams title.basics / title.ratings (gzip TSV) to a temp dir, parses them in chunks so
 memory stays flat, and replaces the catalogue atomically: on any failure the old file is untouched.
@@ -23,14 +25,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import requests
 
 from fer.access import Owner, require
+from fer.emotions import EMOTIONS
 from fer.files import DEFAULT_CATALOGUE
-from fer.genres import genre_name
+from fer.genres import GENRES, PRESETS, build_mapping, genre_name
 from fer.jobs import SingleFlight, flight
 from fer.locks import try_lock
+from fer.profile import Profile, ProfileBusy, default_path
+from fer.recommend import COLUMNS, filter_mask, index, recommend
 
 IMDB_BASE = "https://datasets.imdbws.com/"
 FILES = ("title.ratings.tsv.gz", "title.basics.tsv.gz")
@@ -252,24 +258,58 @@ def load_catalogue(path: str | Path = DEFAULT_CATALOGUE) -> tuple[pd.DataFrame, 
 
 def top_movies(genre: str, n: int = 50, movies: pd.DataFrame | None = None, year_min: int | None = None,
                year_max: int | None = None, min_rating: float | None = None) -> pd.DataFrame:
-    """The n best movies of a genre by IMDb weighted rating, with rank and IMDb link."""
+    """The n best movies of a genre by IMDb weighted rating (the paper's list), with rank and IMDb link."""
     genre = genre_name(genre)
     if movies is None:
         movies, _ = load_catalogue()
-    mask = movies["genres"].str.split(",").apply(lambda g: genre in g)
-    if year_min is not None:
-        mask &= movies["year"].fillna(-1) >= year_min
-    if year_max is not None:
-        mask &= movies["year"].fillna(10_000) <= year_max
-    if min_rating is not None:
-        mask &= movies["rating"] >= min_rating
-    top = movies[mask].sort_values("weighted_rating", ascending=False, kind="stable").head(n).reset_index(drop=True)
+    ix = index(movies)
+    years = None if year_min is None and year_max is None else \
+        (-np.inf if year_min is None else year_min, np.inf if year_max is None else year_max)
+    rows = np.flatnonzero((ix.genres[:, GENRES.index(genre)] > 0) & filter_mask(ix, years, min_rating))
+    top = movies.iloc[rows[np.argsort(-ix.base[rows], kind="stable")][:n]].reset_index(drop=True)
     top.insert(0, "rank", range(1, len(top) + 1))
     top["url"] = "https://www.imdb.com/title/" + top["tconst"] + "/"
-    return top[["rank", "title", "year", "rating", "votes", "runtime", "genres", "weighted_rating", "url", "tconst"]]
+    return top[COLUMNS]
 
 
 # ---------------------------------------------------------------- CLI
+
+def _probs(text: str) -> dict[str, float]:
+    """"sad=0.6,angry=0.3" -> all 7 emotions (missing ones 0)."""
+    probs = dict.fromkeys(EMOTIONS, 0.0)
+    try:
+        for part in text.split(","):
+            name, value = part.split("=")
+            if name.strip() not in probs:
+                raise ValueError
+            probs[name.strip()] = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected emotion=probability,... with emotions from "
+                                         f"{', '.join(EMOTIONS)}") from None
+    if sum(probs.values()) <= 0:
+        raise argparse.ArgumentTypeError("the probabilities add up to nothing")
+    return probs
+
+
+def _print_recommendations(a: argparse.Namespace) -> None:
+    movies, meta = load_catalogue(a.catalogue)
+    probs = a.probs or {e: float(e == a.emotion) for e in EMOTIONS}
+    profile = None
+    if a.profile:
+        profile = Profile(default_path() if a.profile == "local" else a.profile)
+        if profile.notice:
+            print(profile.notice, file=sys.stderr)
+    top = recommend(probs, build_mapping(a.preset), movies, profile, a.n, a.mix, a.years and tuple(a.years),
+                    a.min_rating, a.runtime and tuple(a.runtime), hide_seen=not a.show_seen)
+    for film in top.itertuples():
+        year = "" if pd.isna(film.year) else f" ({film.year})"
+        print(f"{film.rank:>3}. {film.title}{year}  {film.rating:.1f}★\n     {film.reason}\n     {film.url}  "
+              f"where to watch: {film.watch_url}")
+    if top.empty:
+        print("No film matches these filters.")
+    print(meta["attribution"])
+
+
 
 def _print_progress() -> Progress:
     last = [0.0]
@@ -300,9 +340,25 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("genre")
     t.add_argument("-n", type=int, default=50)
     t.add_argument("--catalogue", default=str(DEFAULT_CATALOGUE))
+    c = sub.add_parser("recommend", help="print the list for a mood, filtered and personalised like the app's")
+    c.add_argument("--emotion", choices=EMOTIONS, help="the mood (or give --probs)")
+    c.add_argument("--probs", type=_probs, help="emotion=probability,... e.g. sad=0.6,angry=0.3,neutral=0.1")
+    c.add_argument("--preset", default="paper", choices=list(PRESETS))
+    c.add_argument("--mix", action="store_true", help="blend the genres of the leading emotions")
+    c.add_argument("--years", type=int, nargs=2, metavar=("FROM", "TO"))
+    c.add_argument("--min-rating", type=float)
+    c.add_argument("--runtime", type=int, nargs=2, metavar=("MIN", "MAX"), help="minutes")
+    c.add_argument("--profile", help="a profile file, or `local` for this user's own (seen/thumbs apply)")
+    c.add_argument("--show-seen", action="store_true")
+    c.add_argument("-n", type=int, default=50)
+    c.add_argument("--catalogue", default=str(DEFAULT_CATALOGUE))
     a = p.parse_args(argv)
+    if a.cmd == "recommend" and not (a.emotion or a.probs):
+        p.error("recommend needs --emotion or --probs")
     try:
-        if a.cmd == "refresh":
+        if a.cmd == "recommend":
+            _print_recommendations(a)
+        elif a.cmd == "refresh":
             meta = refresh(a.source, a.out, a.min_votes, progress=_print_progress())
             print(f"\nwrote {a.out}: {meta['rows']} movies (min votes {meta['min_votes']}, mean rating {meta['wr_c']})")
         else:
@@ -311,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 48):
                 print(top[["rank", "title", "year", "rating", "votes", "url"]].to_string(index=False))
             print(meta["attribution"])
-    except (RefreshError, ValueError) as e:
+    except (RefreshError, ValueError, ProfileBusy) as e:
         print(f"\nerror: {e}", file=sys.stderr)
         return 1
     except OSError as e:

@@ -17,6 +17,12 @@ FER_CSV = SHARED / "fer2013.csv.gz"
 IMDB_DIR = SHARED / "imdb"
 
 
+@pytest.fixture(autouse=True)
+def own_profile_dir(tmp_path_factory, monkeypatch):
+    """No test reads or writes the real user's profile (~/.local/share/mood-to-movie)."""
+    monkeypatch.setenv("FER_PROFILE_DIR", str(tmp_path_factory.mktemp("profile")))
+
+
 def synthetic_faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n random 48x48 uint8 images whose brightness depends on the label, so a net can learn something."""
     rng = np.random.default_rng(seed)

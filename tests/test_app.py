@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +18,8 @@ from fer.data import load_dataset
 from fer.detect import iou
 from fer.files import DEFAULT_CATALOGUE
 from fer.genres import PRESETS
-from fer.movies import top_movies
+from fer.movies import load_catalogue, recommend
+from fer.profile import Profile
 from tests.conftest import FER_CSV, ROOT
 from tests.scenes import background, face_frame
 
@@ -31,6 +33,7 @@ def app(tmp_path, monkeypatch):
     shutil.copy(DEFAULT_CATALOGUE, catalogue)
     monkeypatch.setenv("FER_CATALOGUE", str(catalogue))
     monkeypatch.setenv("FER_IMDB_SOURCE", "http://127.0.0.1:9/")  # discard port: connection refused
+    monkeypatch.setenv("FER_PROFILE_DIR", str(tmp_path / "profile"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state["input_mode"] = "Photo"
     return at.run()
@@ -64,6 +67,21 @@ def _sidebar_metrics(at):
     return {m.label: m.value for m in at.sidebar.metric}
 
 
+def _listed(at) -> list[str]:
+    """The IMDb ids of the films in the sidebar list, in order (each film's marks control is keyed by its id)."""
+    return [b.key.rsplit("_", 1)[1] for b in at.sidebar.button_group if b.key and b.key.startswith("mark_")]
+
+
+def _titles(at) -> list[str]:
+    titles = load_catalogue()[0].set_index("tconst")["title"]
+    return [titles[t] for t in _listed(at)]
+
+
+def _click(buttons, label: str):
+    """Click the button with this label (buttons without a key cannot be told apart by key)."""
+    return next(b for b in buttons if b.label == label).click().run()
+
+
 def _upload(at, name, data, mime="image/png"):
     at.file_uploader[0].upload(name, data, mime)
     return at.run()
@@ -84,8 +102,12 @@ def test_a_face_photo_gives_emotion_genre_and_50_movies(app, face_png):
     metrics = _sidebar_metrics(at)
     assert metrics["Mood"] == face.emotion.capitalize()
     assert metrics["Genre"] == PRESETS["paper"][face.emotion]
-    table = at.sidebar.dataframe[0].value
-    assert len(table) == 50 and list(table["rank"]) == list(range(1, 51))
+    listed = _listed(at)
+    assert len(listed) == 50 and len(set(listed)) == 50
+    assert any(m.value.startswith("**1. [") and "where to watch ↗](https://www.justwatch.com/" in m.value
+               for m in at.sidebar.markdown)
+    assert any(c.value.startswith(f"{PRESETS['paper'][face.emotion]} for a") and f" {face.emotion} mood · " in c.value
+               for c in at.sidebar.caption)
 
 
 def test_a_non_image_upload_shows_the_friendly_error(app):
@@ -103,13 +125,14 @@ def test_a_photo_without_a_face_says_so(app):
 def test_changing_the_mapping_changes_genre_and_list(app, face_png):
     data, face = face_png
     at = _upload(app, "me.png", data)
-    before = at.sidebar.dataframe[0].value["title"].tolist()
+    before = _titles(at)
     at.sidebar.selectbox(key="preset").set_value("lift my mood").run()
     assert _sidebar_metrics(at)["Genre"] == PRESETS["lift my mood"][face.emotion]
-    assert at.sidebar.dataframe[0].value["title"].tolist() != before
+    assert _titles(at) != before
     at.sidebar.selectbox(key=f"genre_lift my mood_{face.emotion}").set_value("Western").run()
     assert _sidebar_metrics(at)["Genre"] == "Western"
-    assert at.sidebar.dataframe[0].value["title"].tolist() == top_movies("Western", 50)["title"].tolist()
+    movies = load_catalogue()[0]
+    assert _listed(at) == recommend({face.emotion: 1.0}, {face.emotion: "Western"}, movies)["tconst"].tolist()
 
 
 def test_mapping_widgets_default_to_what_they_show(app):
@@ -129,15 +152,15 @@ def test_a_failing_refresh_keeps_the_list(app, face_png):
     data, _ = face_png
     at = _upload(app, "me.png", data)
     catalogue = Path(os.environ["FER_CATALOGUE"])
-    before, titles = catalogue.read_bytes(), at.sidebar.dataframe[0].value["title"].tolist()
-    at.sidebar.button[0].click().run()
+    before, titles = catalogue.read_bytes(), _titles(at)
+    _click(at.sidebar.button, "Refresh from IMDb")
     deadline = time.time() + 20
     while not at.sidebar.error:  # the refresh runs in the background; the page shows its end
         assert time.time() < deadline, "the failed refresh was never reported"
         time.sleep(0.2)
         at.run()
     assert any("Refresh failed" in e.value and "current list stays" in e.value for e in at.sidebar.error)
-    assert at.sidebar.dataframe[0].value["title"].tolist() == titles
+    assert _titles(at) == titles
     assert catalogue.read_bytes() == before
 
 
@@ -213,10 +236,10 @@ def test_an_uncertain_reading_asks_and_the_tapped_answer_becomes_the_mood(app, u
     assert "Mood" not in _sidebar_metrics(at)  # not stated as a fact
     first, second = sorted(face.probs, key=face.probs.get, reverse=True)[:2]
     assert any(f"Not sure: **{first}** or **{second}**?" in w.value for w in at.sidebar.warning)
-    at.sidebar.button(key=next(b.key for b in at.sidebar.button if b.label == second.capitalize())).click().run()
+    _click(at.sidebar.button, second.capitalize())
     metrics = _sidebar_metrics(at)
     assert metrics["Mood"] == second.capitalize() and metrics["Genre"] == PRESETS["paper"][second]
-    assert at.session_state["answer_counts"] == {f"{first} or {second}": {second: 1}}
+    assert at.session_state["profile"].answers() == {f"{first} or {second}": {second: 1}}
 
 
 @needs_fer
@@ -234,8 +257,104 @@ def test_show_why_overlays_a_heatmap_and_lists_the_top_three(app, face_png):
 def test_a_photo_calibrates_the_resting_face_and_reset_clears_it(app, face_png):
     data, _ = face_png
     at = _upload(app, "me.png", data)
-    at.button(key=next(b.key for b in at.button if b.label == "Use this picture as my resting face")).click().run()
+    _click(at.button, "Use this picture as my resting face")
     resting = at.session_state["resting"]
     assert len(resting) == 7 and abs(sum(resting) - 1) < 1e-4  # numbers only
-    at.sidebar.button(key=next(b.key for b in at.sidebar.button if b.label == "Reset calibration")).click().run()
+    _click(at.sidebar.button, "Reset calibration")
     assert "resting" not in at.session_state
+
+
+# ---------------------------------------------------------------- the personal list
+
+def _marks(at, tconst: str):
+    return next(b for b in at.sidebar.button_group if b.key and b.key.endswith(f"_{tconst}"))
+
+
+def _new_session() -> AppTest:
+    """The page in a new browser session (or, with the same environment, after a restart of the app)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["input_mode"] = "Photo"
+    return at.run()
+
+
+@needs_fer
+def test_one_click_marks_change_the_list_and_survive_a_restart(app, face_png):
+    data, _ = face_png
+    at = _upload(app, "me.png", data)
+    first, second = _listed(at)[:2]
+    _marks(at, first).select("seen").run()
+    assert first not in _listed(at) and len(_listed(at)) == 50  # the list answers at once
+    _marks(at, second).select("up").run()
+    _marks(at, second).select("down").run()  # up and down exclude each other
+    assert second not in _listed(at)  # thumbed down: gone
+    profile = Profile(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db")
+    assert profile.seen() == {first} and profile.ratings() == {second: -1}
+    restarted = _upload(_new_session(), "me.png", data)
+    assert first not in _listed(restarted) and second not in _listed(restarted)
+    restarted.sidebar.toggle(key="hide_seen").set_value(False).run()
+    assert first in _listed(restarted) and _marks(restarted, first).value == ["seen"]
+    assert Profile(profile.path).get("filters")["hide_seen"] is False
+
+
+@needs_fer
+def test_filters_and_mood_mix_apply_and_are_remembered(app, face_png):
+    data, face = face_png
+    at = _upload(app, "me.png", data)
+    at.sidebar.slider(key="min_rating").set_value(8.0).run()
+    at.sidebar.toggle(key="mix").set_value(True).run()
+    movies = load_catalogue()[0].set_index("tconst")
+    assert (movies.loc[_listed(at), "rating"] >= 8.0).all()
+    assert all("% of your mood)" in c.value for c in at.sidebar.caption if " for " in c.value and "★" in c.value)
+    again = _upload(_new_session(), "me.png", data)
+    assert again.sidebar.slider(key="min_rating").value == 8.0 and again.sidebar.toggle(key="mix").value
+
+
+@needs_fer
+def test_delete_my_data_removes_every_row_and_resets_the_page(app, face_png):
+    data, _ = face_png
+    at = _upload(app, "me.png", data)
+    _marks(at, _listed(at)[0]).select("up").run()
+    at.sidebar.slider(key="min_rating").set_value(7.0).run()
+    _click(at.button, "Use this picture as my resting face")
+    assert any(b.label == "Download my data (JSON)" for b in at.sidebar.get("download_button"))
+    _click(at.sidebar.button, "Delete my data")
+    _click(at.sidebar.button, "Yes, delete")
+    db = sqlite3.connect(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db")
+    assert [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("marks", "settings", "answers")] == [0] * 3
+    assert "resting" not in at.session_state and at.sidebar.slider(key="min_rating").value == 0.0
+    assert all(not b.value for b in at.sidebar.button_group if b.key and b.key.startswith("mark_"))
+
+
+@needs_fer
+def test_the_resting_face_comes_back_in_a_new_session(app, face_png):
+    data, _ = face_png
+    at = _upload(app, "me.png", data)
+    _click(at.button, "Use this picture as my resting face")
+    assert _new_session().session_state["resting"] == at.session_state["resting"]
+
+
+@needs_fer
+def test_an_anonymous_public_visitor_writes_nothing(app, face_png, monkeypatch, tmp_path):
+    monkeypatch.setenv("FER_PUBLIC", "1")
+    monkeypatch.setenv("FER_PROFILE_DIR", str(tmp_path / "server-profiles"))
+    at = _upload(_new_session(), "me.png", face_png[0])
+    first = _listed(at)[0]
+    _marks(at, first).select("seen").run()
+    at.sidebar.slider(key="min_rating").set_value(7.5).run()
+    assert first not in _listed(at)  # the mark works, for this session
+    assert any("browser session only" in c.value for c in at.sidebar.caption)
+    assert not (tmp_path / "server-profiles").exists()
+
+
+@needs_fer
+def test_posters_appear_only_with_a_key(app, face_png, tmp_path, monkeypatch):
+    from tests.test_posters import FakePosterService
+
+    monkeypatch.setenv("FER_RUNS", str(tmp_path / "runs"))
+    at = _upload(app, "me.png", face_png[0])
+    assert not at.sidebar.get("image")  # no key: no posters, nothing fetched
+    with FakePosterService() as service:
+        at = _new_session()
+        at.secrets["posters"] = {"omdb_api_key": "KEY", "api": service.url}
+        at = _upload(at.run(), "me.png", face_png[0])
+        assert len(at.sidebar.get("image")) == 50 and len(service.requests) == 100

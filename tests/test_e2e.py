@@ -29,7 +29,8 @@ from fer.data import load_dataset
 from fer.draw import COLOURS
 from fer.files import DEFAULT_CATALOGUE
 from fer.genres import PRESETS
-from fer.movies import load_catalogue, top_movies
+from fer.movies import load_catalogue, recommend
+from fer.profile import Profile
 from tests.conftest import FER_CSV, ROOT
 from tests.scenes import face_frame
 
@@ -79,7 +80,7 @@ def server(tmp_path_factory):
     shutil.copy(DEFAULT_CATALOGUE, catalogue)
     port = _free_port()
     log = open(tmp / "streamlit.log", "w")
-    env = {**os.environ, "FER_CATALOGUE": str(catalogue)}
+    env = {**os.environ, "FER_CATALOGUE": str(catalogue), "FER_PROFILE_DIR": str(tmp / "profile")}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true", "--browser.gatherUsageStats", "false",
                              "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -94,7 +95,7 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail(f"streamlit did not start: {(tmp / 'streamlit.log').read_text()[-2000:]}")
-    yield url, tmp / "streamlit.log"
+    yield url, tmp / "streamlit.log", tmp / "profile" / "profile.db"
     proc.terminate()
     proc.wait(10)
     log.close()
@@ -134,10 +135,10 @@ def _wait_playing(video, timeout: float = 30) -> None:
 
 @pytest.mark.parametrize("run", range(RUNS))
 def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, face_video, run):
-    url, log = server
+    url, log, profile = server
     _, emotion = face_video
     genre = PRESETS["paper"][emotion]
-    first_title = top_movies(genre, 1, load_catalogue()[0])["title"].iloc[0]
+    first = recommend({emotion: 1.0}, PRESETS["paper"], load_catalogue()[0]).iloc[0]
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
     try:
         page.goto(url)
@@ -150,8 +151,9 @@ def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, fac
 
         expect(sidebar).to_contain_text(emotion.capitalize(), timeout=20_000)
         expect(sidebar).to_contain_text(genre)
-        expect(sidebar.locator('[data-testid="stDataFrame"]')).to_be_visible()
-        expect(sidebar).to_contain_text(first_title, timeout=10_000)
+        expect(sidebar).to_contain_text(f"1. {first['title']}", timeout=10_000)
+        expect(sidebar.get_by_role("link", name="where to watch ↗").first).to_have_attribute(
+            "href", first["watch_url"])
         # The face is boxed in the colour of its emotion.
         shot = cv2.imdecode(np.frombuffer(video.screenshot(), np.uint8), cv2.IMREAD_COLOR)
         near = np.abs(shot.astype(int) - np.array(COLOURS[emotion])).sum(axis=2) < 60
@@ -166,6 +168,8 @@ def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, fac
         expect(sidebar).to_contain_text("Calibrated: readings are corrected for your resting face", timeout=20_000)
         if os.environ.get("E2E_SCREENSHOT"):  # the README's picture (python -m benchmarks.screenshot)
             page.screenshot(path=os.environ["E2E_SCREENSHOT"], clip={"x": 0, "y": 0, "width": 1400, "height": 860})
+        if run == 0:
+            _marks_and_filters(page, sidebar, first, profile)
     except BaseException:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"e2e-failure-{run}.png"), full_page=True)
@@ -173,6 +177,23 @@ def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, fac
         raise
     finally:
         page.close()
+
+
+def _marks_and_filters(page, sidebar, first, profile: Path) -> None:
+    """One click marks the first film seen: it leaves the list and is in the profile; "hide seen" off brings it
+    back; the mood mix changes the reasons."""
+    from playwright.sync_api import expect
+
+    films = sidebar.locator(".st-key-film_0_" + first["tconst"])
+    films.get_by_role("button", name="Seen").click()
+    expect(films).to_have_count(0, timeout=10_000)
+    expect(sidebar).not_to_contain_text(f"1. {first['title']}")
+    assert Profile(profile).seen() == {first["tconst"]}
+    sidebar.get_by_text("Filters and mood mix").click()
+    sidebar.get_by_text("Hide films I've seen").click()
+    expect(films).to_have_count(1, timeout=10_000)
+    sidebar.get_by_text("Mood mix: blend the genres").click()
+    expect(sidebar).to_contain_text("of your mood)", timeout=10_000)
 
 
 def _start_webcam(page, url):
@@ -187,7 +208,7 @@ def test_two_viewers_streaming_at_once_both_get_their_reading(server, browsers, 
     """Two browsers on one server press START together; each must see its own boxed video and its mood."""
     from playwright.sync_api import expect
 
-    url, log = server
+    url, log, _ = server
     _, emotion = face_video
     pages = [b.new_page(viewport={"width": 1400, "height": 1600}) for b in browsers]
     try:

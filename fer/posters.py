@@ -1,0 +1,100 @@
+"""Optional film posters from OMDb (https://www.omdbapi.com), only when the owner puts a key in the secrets:
+
+    [posters]
+    omdb_api_key = "..."
+
+Without a key nothing is fetched and nothing changes. Each poster is fetched once, with timeouts, and kept in
+a disk cache with a size cap (oldest dropped first); a film without a poster, or a failed fetch, is remembered
+for a while so the list never waits on the same failure twice. Only IMDb ids leave the server.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+API = "https://www.omdbapi.com/"
+TIMEOUT = (3, 5)  # seconds: connect, between bytes
+MAX_POSTER_BYTES = 2 << 20
+CACHE_BYTES = 50 << 20
+RETRY_AFTER_S = 600  # after a failed fetch (network, quota), before that film is asked for again
+WORKERS = 8
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")  # JPEG, PNG, WebP
+
+
+class Posters:
+    """Poster bytes per IMDb id, from the disk cache or OMDb. Safe to share between sessions and threads."""
+
+    def __init__(self, api_key: str, folder: str | Path, api: str = API, cache_bytes: int = CACHE_BYTES):
+        self.api_key, self.api, self.cache_bytes = api_key, api, cache_bytes
+        self.folder = Path(folder)
+        self._failed: dict[str, float] = {}  # tconst -> when; NOTE: shared by sessions, guarded by _lock
+        self._lock = threading.Lock()
+
+    def get(self, tconsts: list[str]) -> dict[str, bytes | None]:
+        """tconst -> poster bytes (None: no poster, or not now), fetching the missing ones concurrently."""
+        with ThreadPoolExecutor(WORKERS) as pool:
+            return dict(zip(tconsts, pool.map(self.one, tconsts)))
+
+    def one(self, tconst: str) -> bytes | None:
+        if not tconst.startswith("tt") or not tconst[2:].isdigit():
+            return None
+        path = self.folder / f"{tconst}.img"
+        if path.exists():
+            try:
+                return path.read_bytes()
+            except OSError:
+                return None
+        if (self.folder / f"{tconst}.none").exists():
+            return None
+        with self._lock:
+            if time.time() - self._failed.get(tconst, 0.0) < RETRY_AFTER_S:
+                return None
+        try:
+            data = self._fetch(tconst)
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            with self._lock:
+                self._failed[tconst] = time.time()
+            return None
+        self._store(tconst, data)
+        return data
+
+    def _fetch(self, tconst: str) -> bytes | None:
+        r = requests.get(self.api, params={"i": tconst, "apikey": self.api_key}, timeout=TIMEOUT)
+        r.raise_for_status()
+        url = r.json().get("Poster")
+        if not url or url == "N/A" or not str(url).startswith(("https://", "http://")):
+            return None
+        with requests.get(url, timeout=TIMEOUT, stream=True) as img:
+            img.raise_for_status()
+            data = b""
+            for chunk in img.iter_content(64 << 10):
+                data += chunk
+                if len(data) > MAX_POSTER_BYTES:
+                    raise ValueError("poster too large")
+        if not data.startswith(_MAGIC):
+            raise ValueError("not an image")
+        return data
+
+    def _store(self, tconst: str, data: bytes | None) -> None:
+        """Atomically, then drop the oldest files while the cache is over its cap."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            final = self.folder / (f"{tconst}.img" if data else f"{tconst}.none")
+            tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_bytes(data or b"")
+            os.replace(tmp, final)
+            files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.folder.glob("tt*")]
+            total = sum(size for _, size, _ in files)
+            for _, size, p in sorted(files, key=lambda f: f[0]):
+                if total <= self.cache_bytes:
+                    break
+                p.unlink(missing_ok=True)
+                total -= size
+        except OSError:
+            pass  # a full or read-only disk: the poster is shown this time and fetched again later

@@ -1,0 +1,245 @@
+"""A person's profile: films seen, thumbs up/down, their mapping and filters, their resting-face reading and
+their answers to "not sure" — numbers and film ids only, never an image. One SQLite file, no server.
+
+    Profile(path)   # a file: the local user's (per-user data dir) or a logged-in account's
+    Profile(None)   # in memory only: an anonymous visitor of a public deploy; nothing touches the disk
+
+WAL mode (readers never block the writer), a schema version table with migrations from the first
+version on, every write one transaction, and a busy timeout plus retries when another process holds the
+write lock. A file that is not this profile's database (corrupt, foreign) is moved aside, never deleted,
+and a fresh one started; `notice` then says so in one sentence. Safe from several threads and processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+# Each migration takes the schema from version i to i + 1; never edit one that has shipped.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE marks (tconst TEXT PRIMARY KEY, seen INTEGER NOT NULL DEFAULT 0,
+                        rating INTEGER NOT NULL DEFAULT 0 CHECK (rating IN (-1, 0, 1)), updated TEXT NOT NULL);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE answers (pair TEXT NOT NULL, chosen TEXT NOT NULL, n INTEGER NOT NULL,
+                          PRIMARY KEY (pair, chosen));
+    """,
+]
+RETRIES = 4  # on "database is locked" beyond the busy timeout, with growing pauses
+
+
+def default_path() -> Path:
+    """The local user's profile: FER_PROFILE_DIR, else $XDG_DATA_HOME or ~/.local/share, /mood-to-movie/."""
+    base = os.environ.get("FER_PROFILE_DIR") or \
+        Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "mood-to-movie"
+    return Path(base) / "profile.db"
+
+
+def account_path(email: str, folder: Path | None = None) -> Path:
+    """One file per logged-in account, named by a hash (the address itself is not written)."""
+    folder = folder or default_path().parent / "accounts"
+    return folder / f"{hashlib.sha256(email.strip().lower().encode()).hexdigest()[:24]}.db"
+
+
+def open_profile(email: str | None, is_hosted: bool) -> tuple[Profile, str]:
+    """Whose profile this session uses, and one sentence saying so (the page shows it).
+
+    A logged-in account: its own file. On a public deploy without login: in memory for this browser session,
+    nothing written on the server. On the person's own machine: the local profile in their data directory.
+    """
+    if email:
+        return Profile(account_path(email)), f"Your profile belongs to your account ({email}) and is kept on " \
+            "this server."
+    if is_hosted:
+        return Profile(None), "Your marks are kept in this browser session only: nothing is written on the " \
+            "server, and they are gone when you close the tab. Log in to keep them."
+    path = default_path()
+    return Profile(path), f"Your profile is kept on this computer ({path})."
+
+
+class ProfileBusy(RuntimeError):
+    """The database stayed locked by another process through every retry."""
+
+
+class Profile:
+    def __init__(self, path: str | Path | None):
+        self.path = None if path is None else Path(path)
+        self.notice: str | None = None  # one sentence when a damaged file was moved aside
+        self._lock = threading.Lock()  # NOTE: one connection, shared by the session's threads
+        # A file is created by the first write, not by looking: a visit that marks nothing leaves no trace.
+        self._db = self._open() if self.path is None or self.path.exists() else None
+
+    # ---------------------------------------------------------------- storage
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path is None:
+            return self._migrate(sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = None
+        try:
+            db = self._connect()
+            return self._migrate(db)
+        except sqlite3.DatabaseError as e:
+            if db is not None:
+                db.close()
+            if "locked" in str(e) or "busy" in str(e):
+                raise ProfileBusy("Your profile is busy (another program is writing to it); try again in a "
+                                  "moment.") from None
+            stamp = f"damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+            for extra in ("-wal", "-shm", ""):  # the file and its journal, all kept
+                if Path(f"{self.path}{extra}").exists():
+                    os.replace(f"{self.path}{extra}", f"{self.path}.{stamp}{extra}")
+            self.notice = f"Your profile file could not be read; it was kept as {self.path.name}.{stamp} and a " \
+                "new one started."
+            return self._migrate(self._connect())
+
+    def _connect(self) -> sqlite3.Connection:
+        """Opens the file and checks it is a profile (or empty) before changing anything in it."""
+        db = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=2000")
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "schema_version" not in tables:
+            db.close()
+            raise sqlite3.DatabaseError("not a profile database")
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def _migrate(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        self._retry(lambda: self._apply(db))
+        return db
+
+    def _apply(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if version > len(MIGRATIONS):
+                raise sqlite3.DatabaseError(f"profile schema {version} is newer than this app")
+            for sql in MIGRATIONS[version:]:
+                for statement in filter(str.strip, sql.split(";")):
+                    db.execute(statement)
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _retry(self, work: Callable[[], object]):
+        for attempt in range(RETRIES):
+            try:
+                return work()
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if attempt == RETRIES - 1:
+                    raise ProfileBusy("Your profile is busy (another program is writing to it); nothing was "
+                                      "changed, try again in a moment.") from None
+                time.sleep(0.05 * 2 ** attempt)
+
+    def _connection(self, create: bool) -> sqlite3.Connection | None:
+        """The open database; opened now if the file exists (another process may have made it) or `create`."""
+        if self._db is None and (create or self.path.exists()):
+            self._db = self._open()
+        return self._db
+
+    def _write(self, statements: list[tuple[str, tuple]]) -> None:
+        """Run statements as one transaction (retried while another process holds the lock)."""
+        def run():
+            with self._lock:
+                db = self._connection(create=True)
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, args in statements:
+                        db.execute(sql, args)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        self._retry(run)
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        def run():
+            with self._lock:
+                db = self._connection(create=False)
+                return db.execute(sql, args).fetchall() if db is not None else []
+        return self._retry(run)
+
+    # ---------------------------------------------------------------- marks
+
+    def mark_seen(self, tconst: str) -> None:
+        self._upsert(tconst, "seen", 1)
+
+    def unmark_seen(self, tconst: str) -> None:
+        self._upsert(tconst, "seen", 0)
+
+    def rate(self, tconst: str, value: int) -> None:
+        """+1 (thumbs up), -1 (thumbs down) or 0 (no opinion)."""
+        if value not in (-1, 0, 1):
+            raise ValueError("a rating is +1, -1 or 0.")
+        self._upsert(tconst, "rating", value)
+
+    def _upsert(self, tconst: str, column: str, value: int) -> None:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        self._write([(f"INSERT INTO marks (tconst, {column}, updated) VALUES (?, ?, ?) ON CONFLICT(tconst) "
+                      f"DO UPDATE SET {column} = excluded.{column}, updated = excluded.updated", (tconst, value, now))])
+
+    def seen(self) -> set[str]:
+        return {r[0] for r in self._read("SELECT tconst FROM marks WHERE seen = 1")}
+
+    def ratings(self) -> dict[str, int]:
+        return dict(self._read("SELECT tconst, rating FROM marks WHERE rating != 0"))
+
+    # ---------------------------------------------------------------- settings and answers
+
+    def set(self, key: str, value) -> None:
+        """A setting (mapping, filters, resting-face reading): any JSON value."""
+        self._write([("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                      (key, json.dumps(value)))])
+
+    def get(self, key: str, default=None):
+        rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def unset(self, key: str) -> None:
+        self._write([("DELETE FROM settings WHERE key = ?", (key,))])
+
+    def count_answer(self, pair: str, chosen: str) -> None:
+        self._write([("INSERT INTO answers VALUES (?, ?, 1) ON CONFLICT(pair, chosen) DO UPDATE SET n = n + 1",
+                      (pair, chosen))])
+
+    def answers(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for pair, chosen, n in self._read("SELECT pair, chosen, n FROM answers"):
+            out.setdefault(pair, {})[chosen] = n
+        return out
+
+    # ---------------------------------------------------------------- the person's rights
+
+    def export(self) -> dict:
+        """Everything this profile holds, as JSON-able data ("Download my data")."""
+        marks = self._read("SELECT tconst, seen, rating, updated FROM marks ORDER BY tconst")
+        return {"exported": datetime.now(UTC).isoformat(timespec="seconds"),
+                "marks": [{"tconst": t, "seen": bool(s), "rating": r, "updated": u} for t, s, r, u in marks],
+                "settings": {k: json.loads(v) for k, v in self._read("SELECT key, value FROM settings")},
+                "answers": self.answers()}
+
+    def delete_all(self) -> None:
+        """"Delete my data": every row of this profile, in one transaction."""
+        if self._connection(create=False) is None:
+            return  # nothing was ever written
+        self._write([("DELETE FROM marks", ()), ("DELETE FROM settings", ()), ("DELETE FROM answers", ())])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
