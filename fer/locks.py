@@ -33,14 +33,16 @@ def try_lock(path: Path) -> int | None:
     return fd
 
 
-def hold_for_trainer(out: Path) -> int:
+def hold_for_trainer(out: Path, under_torchrun: bool = False) -> int | None:
     """For `fer.train`: the lock it inherited from runs.start, or a lock on OUT's parent folder taken now.
 
-    Raises ValueError when another training holds it. Returns the descriptor; closing it releases the lock.
+    Under torchrun started by runs.start, torchrun itself holds the inherited lock (its processes do not get
+    the descriptor): None. Raises ValueError when another training holds it. Returns the descriptor;
+    closing it releases the lock.
     """
     inherited = os.environ.pop(LOCK_ENV, None)  # popped: a process this one starts must not think it holds it
     if inherited:
-        return int(inherited)
+        return None if under_torchrun else int(inherited)
     fd = try_lock(lock_path(out.parent))
     if fd is None:
         raise ValueError(f"another training is running in {out.parent}; wait for it or stop it first.")

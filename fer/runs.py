@@ -124,23 +124,25 @@ def running(runs_dir: Path) -> list[Run]:
     return [r for r in list_runs(runs_dir) if r.status == "running"]
 
 
-def start(owner: Owner, runs_dir: Path, name: str, cfg: TrainConfig, threads: int | None = None) -> Run:
-    """Start a new run of `cfg` in its own session (it outlives page reruns and closed tabs). One at a time."""
+def start(owner: Owner, runs_dir: Path, name: str, cfg: TrainConfig, threads: int | None = None,
+          processes: int = 1) -> Run:
+    """Start a new run of `cfg` in its own session (it outlives page reruns and closed tabs). One at a time.
+    processes > 1: torchrun with that many DistributedDataParallel processes (threads is per process)."""
     require(owner)
     if not NAME_RE.match(name):
         raise ValueError("Run names use letters, digits, '-', '_' and '.', up to 64 characters.")
     if (runs_dir / name).exists():
         raise ValueError(f"A run named '{name}' exists; pick another name or resume it.")
-    return _launch(runs_dir, runs_dir / name, cfg.argv(), threads)
+    return _launch(runs_dir, runs_dir / name, cfg.argv(), threads, processes)
 
 
-def resume(owner: Owner, run: Run, threads: int | None = None) -> Run:
+def resume(owner: Owner, run: Run, threads: int | None = None, processes: int = 1) -> Run:
     """Continue a stopped run from its last.pt, with the settings saved in it."""
     require(owner)
-    return _launch(run.path.parent, run.path, ["--resume"], threads)
+    return _launch(run.path.parent, run.path, ["--resume"], threads, processes)
 
 
-def _launch(runs_dir: Path, path: Path, args: list[str], threads: int | None) -> Run:
+def _launch(runs_dir: Path, path: Path, args: list[str], threads: int | None, processes: int = 1) -> Run:
     runs_dir.mkdir(parents=True, exist_ok=True)
     fd = try_lock(lock_path(runs_dir))
     if fd is None:
@@ -149,7 +151,9 @@ def _launch(runs_dir: Path, path: Path, args: list[str], threads: int | None) ->
                            "A training is already starting; wait for it, or stop it first.")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-u", "-m", "fer.train", *args, "--out", str(path),
+        launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] \
+            if processes > 1 else []
+        cmd = [sys.executable, "-u", *launcher, "-m", "fer.train", *args, "--out", str(path),
                *(["--threads", str(threads)] if threads else [])]
         with open(path / "train.log", "a") as log:
             # NOTE: the child inherits the locked descriptor and holds the lock until it exits.

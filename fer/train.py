@@ -1,6 +1,7 @@
 """Train an emotion CNN on FER2013.
 
     python -m fer.train --data ../shared/datasets/fer2013.csv.gz --arch vgg --epochs 30 --out runs/vgg
+    torchrun --standalone --nproc_per_node=2 -m fer.train ... (several processes: see fer/distributed.py)
 
 Writes runs/NAME/: config.json, history.jsonl (one line per epoch), last.pt (resumable), best.pt
 (best validation accuracy), train.log is whatever the caller redirects stdout to. Validation is
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fer import distributed
 from fer.data import check_trainable, load_dataset, load_extra, vote_distributions
 from fer.emotions import EMOTIONS
 from fer.locks import hold_for_trainer
@@ -54,7 +56,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--dry-run", action="store_true", help="2 batches per epoch, small validation: a smoke test")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt with its own settings")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for torch")
+    p.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1) // int(os.environ.get(
+        "LOCAL_WORLD_SIZE", "1"))), help="CPU threads for torch (default: the cores, shared by torchrun's processes)")
+    p.add_argument("--epochs-now", type=int, help="stop after this many epochs in this call (resume later)")
     a = p.parse_args(argv)
     if a.resume:
         return None, a
@@ -175,16 +179,22 @@ def resume_state(out: Path) -> tuple[TrainConfig, dict]:
 
 
 def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, total_steps: int, meta: dict,
-                device) -> dict:
-    """One pass of shuffled, augmented batches; returns the epoch's training figures."""
+                device, d: distributed.Dist = distributed.ALONE) -> dict:
+    """One pass of shuffled, augmented batches; returns the epoch's training figures (summed over processes)."""
     model.train()
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # per-epoch stream: resumable
-    order = torch.randperm(len(ty), generator=gen)
+    if d.world == 1:
+        order, batch = torch.randperm(len(ty), generator=gen), cfg.batch_size
+    else:  # this process's share; its own augmentation stream
+        order, batch = distributed.shard(len(ty), d, cfg.seed, epoch), max(2, cfg.batch_size // d.world)
+        gen.manual_seed(cfg.seed * 1000 + epoch + 100_003 * d.rank)
     t0, seen, loss_sum, correct, lr = time.time(), 0, 0.0, 0, cfg.lr
     for step in range(steps):
-        idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        idx = order[step * batch:(step + 1) * batch]
         if len(idx) < 2:  # BatchNorm needs two samples
-            continue
+            if d.world == 1:
+                continue
+            idx = order[:2]  # NOTE: every process must step together (DDP's all-reduce), even on a short tail
         xb = ((augment(tx[idx], meta["input_size"], gen) - meta["mean"]) / meta["std"])
         xb, yb = xb.to(device, memory_format=torch.channels_last), ty[idx].to(device)
         lr = lr_at(epoch * steps + step, total_steps, cfg.lr)
@@ -198,18 +208,33 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, to
         seen += len(idx)
         loss_sum += loss.item() * len(idx)
         correct += (logits.argmax(1) == (yb if yb.ndim == 1 else yb.argmax(1))).sum().item()
+    seconds = time.time() - t0
+    loss_sum, correct, seen = distributed.total([loss_sum, correct, seen], d, device)
     return {"train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1), "lr": lr,
-            "images_per_s": round(seen / max(time.time() - t0, 1e-9), 1)}
+            "images_per_s": round(seen / max(seconds, 1e-9), 1)}
 
 
-def train(cfg: TrainConfig | None, out: Path, threads: int = 1) -> dict:
-    """Train (or, with cfg None, resume) the run in `out`; returns {"best_val_acc": ...}."""
+def train(cfg: TrainConfig | None, out: Path, threads: int = 1, epochs_now: int | None = None) -> dict:
+    """Train (or, with cfg None, resume) the run in `out`; returns {"best_val_acc": ...}.
+
+    Under torchrun each process runs this; rank 0 alone validates and writes (fer/distributed.py).
+    epochs_now: stop after this many epochs in this call (the run stays resumable).
+    """
     state = None
     if cfg is None:
         cfg, state = resume_state(out)
-    device = pick_device(cfg.device)
+    d, device = distributed.setup(pick_device(cfg.device))
+    try:
+        return _train(cfg, state, out, threads, epochs_now, d, device)
+    finally:
+        distributed.finish(d)
+
+
+def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs_now: int | None,
+           d: distributed.Dist, device: torch.device) -> dict:
     torch.set_num_threads(max(1, threads))
     torch.manual_seed(cfg.seed)
+    say = print if d.main else (lambda *a, **k: None)
 
     ds = load_dataset(cfg.data, ferplus=cfg.ferplus)
     train_idx, val_x, val_y, val_name = split_data(ds, cfg.seed)
@@ -235,61 +260,78 @@ def train(cfg: TrainConfig | None, out: Path, threads: int = 1) -> dict:
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         start_epoch, best_acc = state["epoch"], state["best_val_acc"]
-    else:
+    elif d.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "device": str(device), "validation": val_name,
-                                                      "n_train": len(train_y), "n_val": len(val_y)}, indent=2))
+                                                      "n_train": len(train_y), "n_val": len(val_y),
+                                                      "processes": d.world}, indent=2))
         (out / "history.jsonl").write_text("")
+    step_model = distributed.wrap(model, d, device)  # after loading: DDP broadcasts rank 0's weights
 
     tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y if targets is None else targets)
     vx, vy = torch.from_numpy(val_x), torch.from_numpy(val_y)
-    print(f"train {len(ty)} images, validate on {val_name} ({len(vy)}), {cfg.arch} input {cfg.input_size}, "
-          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, device {device}, "
-          f"epochs {start_epoch + 1}..{cfg.epochs}", flush=True)
-    for epoch in range(start_epoch, cfg.epochs):
+    say(f"train {len(ty)} images, validate on {val_name} ({len(vy)}), {cfg.arch} input {cfg.input_size}, "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, device {device}"
+        f"{f', {d.world} processes' if d.world > 1 else ''}, epochs {start_epoch + 1}..{cfg.epochs}", flush=True)
+    last = cfg.epochs if epochs_now is None else min(cfg.epochs, start_epoch + epochs_now)
+    for epoch in range(start_epoch, last):
         t0 = time.time()
         row = {"epoch": epoch + 1, "epochs": cfg.epochs,
-               **train_epoch(model, opt, cfg, tx, ty, epoch, steps, steps * cfg.epochs, meta, device)}
-        row["val_loss"], row["val_acc"] = validate(model, vx, vy, meta, device)
-        row["seconds"] = round(time.time() - t0, 2)
-        with open(out / "history.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-        if row["val_acc"] > best_acc:
-            best_acc = row["val_acc"]
-            save_checkpoint(out / "best.pt", model, meta, metrics={"val_accuracy": best_acc, "val_split": val_name,
-                                                                   "epoch": epoch + 1})
-        save_checkpoint(out / "last.pt", model, meta, optimizer=opt.state_dict(), rng=torch.get_rng_state(),
-                        epoch=epoch + 1, best_val_acc=best_acc)
-        print(f"epoch {epoch + 1}/{cfg.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
-              f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  lr {row['lr']:.4g}  "
-              f"{row['images_per_s']:.0f} img/s  {row['seconds']:.0f}s", flush=True)
-    print(f"done: best {val_name} accuracy {best_acc:.4f} -> {out / 'best.pt'}", flush=True)
+               **train_epoch(step_model, opt, cfg, tx, ty, epoch, steps, steps * cfg.epochs, meta, device, d)}
+        if d.main:
+            best_acc = _finish_epoch(row, model, opt, meta, out, vx, vy, val_name, best_acc, device, t0)
+        distributed.barrier(d)
+    say(f"done: best {val_name} accuracy {best_acc:.4f} -> {out / 'best.pt'}" if last == cfg.epochs else
+        f"stopped after epoch {last} of {cfg.epochs}: continue with --resume --out {out}", flush=True)
     return {"best_val_acc": best_acc}
+
+
+def _finish_epoch(row: dict, model, opt, meta: dict, out: Path, vx, vy, val_name: str, best_acc: float, device,
+                  t0: float) -> float:
+    """Validate, append the history line, save best.pt / last.pt, print the epoch; returns the best accuracy."""
+    epoch = row["epoch"]
+    row["val_loss"], row["val_acc"] = validate(model, vx, vy, meta, device)
+    row["seconds"] = round(time.time() - t0, 2)
+    with open(out / "history.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+    if row["val_acc"] > best_acc:
+        best_acc = row["val_acc"]
+        save_checkpoint(out / "best.pt", model, meta, metrics={"val_accuracy": best_acc, "val_split": val_name,
+                                                               "epoch": epoch})
+    save_checkpoint(out / "last.pt", model, meta, optimizer=opt.state_dict(), rng=torch.get_rng_state(),
+                    epoch=epoch, best_val_acc=best_acc)
+    print(f"epoch {epoch}/{row['epochs']}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+          f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  lr {row['lr']:.4g}  "
+          f"{row['images_per_s']:.0f} img/s  {row['seconds']:.0f}s", flush=True)
+    return best_acc
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg, args = parse_args(argv)
     out = Path(args.out)
+    writer = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 holds the lock and the pid file
     try:
-        lock = hold_for_trainer(out)
+        lock = hold_for_trainer(out, distributed.launched()) if writer else None
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2
     # OUT/pid tells the training page that this run is live, however it was started (page or CLI),
-    # so the page shows it and can stop it.
+    # so the page shows it and can stop it. Under torchrun it names torchrun, which stops every process.
     pid = out / "pid"
-    if not args.resume:
+    if writer and not args.resume:
         out.mkdir(parents=True, exist_ok=True)
-    if out.is_dir():
-        pid.write_text(str(os.getpid()))
+    if writer and out.is_dir():
+        pid.write_text(str(os.getppid() if distributed.launched() else os.getpid()))
     try:
-        train(cfg, out, args.threads)
+        train(cfg, out, args.threads, args.epochs_now)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2
     finally:
-        os.close(lock)  # first: once the pid file is gone the page may start the next run at once
-        pid.unlink(missing_ok=True)
+        if lock is not None:
+            os.close(lock)  # first: once the pid file is gone the page may start the next run at once
+        if writer:
+            pid.unlink(missing_ok=True)
     return 0
 
 

@@ -110,11 +110,15 @@ def train_form(owner: access.Owner) -> None:
     device = c5.selectbox("Device", ["auto", "cpu", "cuda"] if gpu else ["auto", "cpu"], key="device",
                           help=None if gpu else "No CUDA GPU on this server.")
     name = st.text_input("Run name", value=f"{arch}-e{epochs}", key="run_name")
-    dry = st.checkbox("Smoke test (--dry-run: 2 batches per epoch)", key="dry_run")
+    c1, c2 = st.columns([1, 3])
+    processes = c1.number_input("Processes", 1, 64, 1, key="processes",
+                                help="More than 1: torchrun with DistributedDataParallel (one GPU each on a GPU "
+                                     "server; the CPU cores shared on a CPU one). The batch size is the total.")
+    dry = c2.checkbox("Smoke test (--dry-run: 2 batches per epoch)", key="dry_run")
     if st.button("Start training", type="primary", disabled=data is None):
         try:
             runs.start(owner, RUNS_DIR, name, TrainConfig(data, arch, int(epochs), int(batch), float(lr),
-                                                          device=device, dry_run=dry))
+                                                          device=device, dry_run=dry), processes=int(processes))
         except (ValueError, RuntimeError, OSError) as e:
             st.error(str(e))
 
@@ -159,7 +163,7 @@ def run_actions(run: runs.Run, owner: access.Owner) -> None:
         c1, c2 = st.columns(2)
         if run.status in ("stopped", "failed") and (run.path / "last.pt").exists() and \
                 c1.button("Resume", key=f"resume_{run.name}"):
-            runs.resume(owner, run)
+            runs.resume(owner, run, processes=int(run.config.get("processes", 1)))
             st.rerun()
         if run.status != "running" and c2.button("Delete run", key=f"delete_{run.name}"):
             runs.delete(owner, run)
