@@ -15,6 +15,7 @@ checkpoint, and the ONNX export is redone, so the app's two paths give the same 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -73,7 +74,9 @@ def calibrate(model_path: str | Path, data: str | Path) -> dict:
                       neutral_reference=[float(v) for v in neutral])
     export_onnx(path)
     conf, right = after.max(1), after.argmax(1) == y
-    tradeoff = [(th, float((conf >= th).mean()), float(right[conf >= th].mean())) for th in (0.4, 0.5, 0.6, 0.7, 0.8)]
+    # (threshold, coverage, accuracy of the readings kept); no reading that sure: accuracy NaN
+    tradeoff = [(th, float((conf >= th).mean()), float(right[conf >= th].mean()) if (conf >= th).any() else math.nan)
+                for th in (0.4, 0.5, 0.6, 0.7, 0.8)]
     return {"temperature": t, "before": calibration_figures(before, y), "after": calibration_figures(after, y),
             "not_sure": sure, "tradeoff": tradeoff, "accuracy_before": float((before.argmax(1) == y).mean()),
             "accuracy_after": float((after.argmax(1) == y).mean())}
