@@ -34,7 +34,7 @@ from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
 from fer.mood import Reading, answered, read_mood
 from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, recommend, refresh_flight, start_refresh
 from fer.posters import Posters
-from fer.profile import Profile, ProfileBusy, open_profile
+from fer.profile import Profile, ProfileError, open_profile
 from fer.recognizer import EmotionRecognizer
 
 CATALOGUE = catalogue_path()
@@ -103,7 +103,7 @@ def session_profile() -> Profile:
     if st.session_state.get("profile_email", "-") != email:
         try:
             profile, kind = open_profile(email, access.hosted())
-        except (ProfileBusy, OSError) as e:
+        except (ProfileError, OSError) as e:
             profile, kind = Profile(None), f"Your profile could not be opened ({e}); for now your marks are " \
                 "kept in this browser session only."
         st.session_state.update(profile=profile, profile_kind=kind, profile_email=email,
@@ -120,7 +120,7 @@ def profile_settings(profile: Profile) -> dict:
     """What the widgets start from. Read once per session: a widget's default must not change under it."""
     try:
         return {k: profile.get(k) for k in ("mapping", "filters", "resting")}
-    except ProfileBusy:
+    except ProfileError:
         return {"mapping": None, "filters": None, "resting": None}
 
 
@@ -131,7 +131,7 @@ def save(key: str, value) -> None:
             st.session_state["profile"].unset(key)
         else:
             st.session_state["profile"].set(key, value)
-    except ProfileBusy as e:
+    except ProfileError as e:
         st.session_state["profile_error"] = str(e)
 
 
@@ -200,7 +200,7 @@ def recommendations(reading: Reading | None, key: str = "") -> None:
     profile = session_profile()
     try:
         top = recommend(reading.probs, current_mapping(), movies, profile, 50, **filters)
-    except ProfileBusy as e:
+    except ProfileError as e:
         st.warning(str(e))
         top = recommend(reading.probs, current_mapping(), movies, None, 50, **filters)
     film_list(top, profile)
@@ -295,7 +295,7 @@ def _mark(profile: Profile, tconst: str, key: str, before: list[str]) -> None:
         else:
             profile.unmark_seen(tconst)
         profile.rate(tconst, 1 if "up" in now else -1 if "down" in now else 0)
-    except ProfileBusy as e:
+    except ProfileError as e:
         st.session_state["profile_error"] = str(e)
 
 
@@ -325,7 +325,7 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
     answers[key] = choice
     try:
         session_profile().count_answer(f"{a} or {b}", choice)
-    except ProfileBusy as e:
+    except ProfileError as e:
         st.session_state["profile_error"] = str(e)
     crop = st.session_state.get("last_crop")
     if crop is not None and st.session_state.get("contribute"):
@@ -345,7 +345,7 @@ def data_panel(profile: Profile) -> None:
             st.button("Log in to keep my profile", on_click=st.login)
         try:
             data = json.dumps({"profile": st.session_state["profile_kind"], **profile.export()}, indent=1)
-        except ProfileBusy as e:
+        except ProfileError as e:
             st.warning(str(e))
             return
         st.download_button("Download my data (JSON)", data, "my-mood-to-movie-data.json", "application/json")
@@ -362,7 +362,7 @@ def _delete_my_data(profile: Profile) -> None:
     st.session_state["confirm_delete"] = False
     try:
         profile.delete_all()
-    except ProfileBusy as e:
+    except ProfileError as e:
         st.session_state["profile_error"] = str(e)
         return
     # The widgets start again from an empty profile: new mark keys, default filters and mapping, no resting face.

@@ -35,7 +35,7 @@ from fer.files import DEFAULT_CATALOGUE
 from fer.genres import GENRES, PRESETS, build_mapping, genre_name
 from fer.jobs import SingleFlight, flight
 from fer.locks import try_lock
-from fer.profile import Profile, ProfileBusy, default_path
+from fer.profile import Profile, ProfileError, default_path
 from fer.recommend import COLUMNS, filter_mask, index, recommend
 
 IMDB_BASE = "https://datasets.imdbws.com/"
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 48):
                 print(top[["rank", "title", "year", "rating", "votes", "url"]].to_string(index=False))
             print(meta["attribution"])
-    except (RefreshError, ValueError, ProfileBusy) as e:
+    except (RefreshError, ValueError, ProfileError) as e:
         print(f"\nerror: {e}", file=sys.stderr)
         return 1
     except OSError as e:

@@ -32,6 +32,7 @@ MIGRATIONS: list[str] = [
                           PRIMARY KEY (pair, chosen));
     """,
 ]
+DAMAGED = ("not a database", "not a profile database", "malformed")  # what is moved aside
 RETRIES = 4  # on "database is locked" beyond the busy timeout, with growing pauses
 
 
@@ -64,7 +65,11 @@ def open_profile(email: str | None, is_hosted: bool) -> tuple[Profile, str]:
     return Profile(path), f"Your profile is kept on this computer ({path})."
 
 
-class ProfileBusy(RuntimeError):
+class ProfileError(RuntimeError):
+    """The profile could not be read or saved; the message is one sentence for the person."""
+
+
+class ProfileBusy(ProfileError):
     """The database stayed locked by another process through every retry."""
 
 
@@ -92,6 +97,8 @@ class Profile:
             if "locked" in str(e) or "busy" in str(e):
                 raise ProfileBusy("Your profile is busy (another program is writing to it); try again in a "
                                   "moment.") from None
+            if not any(k in str(e) for k in DAMAGED):  # e.g. no permission: the file itself may be fine
+                raise ProfileError(f"Your profile could not be opened ({e}).") from None
             stamp = f"damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}"
             for extra in ("-wal", "-shm", ""):  # the file and its journal, all kept
                 if Path(f"{self.path}{extra}").exists():
@@ -130,7 +137,8 @@ class Profile:
             db.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
 
     def _retry(self, work: Callable[[], object]):
@@ -139,11 +147,15 @@ class Profile:
                 return work()
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) and "busy" not in str(e):
-                    raise
+                    raise ProfileError(f"Your profile could not be read or saved ({e}); nothing was changed.") \
+                        from None
                 if attempt == RETRIES - 1:
                     raise ProfileBusy("Your profile is busy (another program is writing to it); nothing was "
                                       "changed, try again in a moment.") from None
                 time.sleep(0.05 * 2 ** attempt)
+            except OSError as e:  # e.g. its folder cannot be created
+                raise ProfileError(f"Your profile could not be read or saved ({e.strerror or e}); nothing was "
+                                   "changed.") from None
 
     def _connection(self, create: bool) -> sqlite3.Connection | None:
         """The open database; opened now if the file exists (another process may have made it) or `create`."""
@@ -162,7 +174,8 @@ class Profile:
                         db.execute(sql, args)
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    if db.in_transaction:  # some errors (a full disk) end the transaction themselves
+                        db.execute("ROLLBACK")
                     raise
         self._retry(run)
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from fer import profile as profile_module
-from fer.profile import MIGRATIONS, Profile, ProfileBusy, account_path, default_path, open_profile
+from fer.profile import MIGRATIONS, Profile, ProfileBusy, ProfileError, account_path, default_path, open_profile
 from tests.conftest import ROOT
 
 
@@ -155,3 +155,26 @@ def test_whose_profile(tmp_path, monkeypatch):
     assert mine.path == account_path("ada@example.org") and "your account" in kind
     assert "ada" not in mine.path.name.lower()  # the address itself is not written
     assert open_profile("bob@example.org", is_hosted=True)[0].path != mine.path
+
+
+def test_an_unwritable_place_gives_one_sentence_and_moves_nothing(tmp_path):
+    locked_dir = tmp_path / "ro"
+    locked_dir.mkdir()
+    (locked_dir / "not-a-folder").write_text("x")
+    p = Profile(locked_dir / "not-a-folder" / "profile.db")  # its folder cannot be created
+    assert p.seen() == set()
+    with pytest.raises(ProfileError, match="could not be read or saved"):
+        p.mark_seen("tt0111161")
+    assert (locked_dir / "not-a-folder").read_text() == "x"
+
+
+def test_a_profile_from_a_newer_app_is_left_alone(tmp_path):
+    path = tmp_path / "profile.db"
+    Profile(path).mark_seen("tt0111161")
+    db = sqlite3.connect(path)
+    db.execute("UPDATE schema_version SET version = 99")
+    db.commit()
+    db.close()
+    with pytest.raises(ProfileError, match="newer than this app"):
+        Profile(path)
+    assert sorted(f.name for f in tmp_path.iterdir() if "damaged" in f.name) == []
