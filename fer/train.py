@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--teacher", default=None, help="checkpoint whose probabilities are blended into the targets")
     p.add_argument("--distill", type=float, default=d.distill, help="weight of the teacher in the target")
     p.add_argument("--distill-t", type=float, default=d.distill_t, help="temperature of the teacher's probabilities")
+    p.add_argument("--webcam-aug", type=float, default=d.webcam_aug,
+                   help="chance per image of each webcam condition (blur, low light, noise, an occluding patch)")
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--dry-run", action="store_true", help="2 batches per epoch, small validation: a smoke test")
@@ -79,8 +81,10 @@ def lr_at(step: int, total: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))) + peak * 1e-4
 
 
-def augment(batch: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    """Random affine (rotate ±10°, scale ±15 %, shift ±4 px, mirror) + brightness/contrast, whole batch at once.
+def augment(batch: torch.Tensor, size: int, gen: torch.Generator, webcam: float = 0.0) -> torch.Tensor:
+    """Random affine (rotate ±10°, scale ±15 %, shift ±4 px, mirror) + brightness/contrast, whole batch at once;
+    with `webcam` > 0, also each of the conditions the robustness report found costly, each on that share of
+    the images (see `webcam_conditions`).
 
     batch: uint8 (B, 48, 48) -> float (B, 1, size, size) in [0, 1], cropped like `preprocess` at scale 1.
     """
@@ -99,7 +103,36 @@ def augment(batch: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tenso
     contrast = 1 + (r(b, 1, 1, 1) * 2 - 1) * 0.3
     bright = (r(b, 1, 1, 1) * 2 - 1) * 0.1
     mean = x.mean(dim=(2, 3), keepdim=True)
-    return ((x - mean) * contrast + mean + bright).clamp(0, 1)
+    x = ((x - mean) * contrast + mean + bright).clamp(0, 1)
+    return webcam_conditions(x, webcam, gen) if webcam > 0 else x
+
+
+def webcam_conditions(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Each on a random share p of the images: Gaussian blur (σ 0.5-1.5 px), low light (×0.3-0.8), sensor
+    noise (σ 1-5 % of full scale) and one grey patch hiding 10-25 % of the face at a random place (random
+    erasing, not the report's eye or mouth bars). JPEG artefacts are left out: no batch op makes them."""
+    b, _, h, w = x.shape
+    r = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
+    pick = lambda: (r(b, 1, 1, 1) < p).float()  # noqa: E731
+    sigma = 0.5 + r(1).item()
+    k = torch.exp(-(torch.arange(5) - 2.0) ** 2 / (2 * sigma ** 2))
+    k = (k / k.sum()).to(x.dtype)
+    blurred = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), (k[:, None] * k[None, :])[None, None])
+    on = pick()
+    x = on * blurred + (1 - on) * x
+    x = x * (1 - pick() * (1 - (0.3 + 0.5 * r(b, 1, 1, 1))))
+    x = x + pick() * (0.01 + 0.04 * r(b, 1, 1, 1)) * torch.randn(x.shape, generator=gen)
+    area = 0.10 + 0.15 * r(b)
+    aspect = torch.exp((r(b) * 2 - 1) * math.log(2))
+    ph = (torch.sqrt(area * aspect) * h).clamp(2, h).long()
+    pw = (torch.sqrt(area / aspect) * w).clamp(2, w).long()
+    top = (r(b) * (h - ph + 1)).long()
+    left = (r(b) * (w - pw + 1)).long()
+    rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+    patch = ((rows >= top[:, None, None]) & (rows < (top + ph)[:, None, None]) & (cols >= left[:, None, None])
+             & (cols < (left + pw)[:, None, None]))[:, None].float() * pick()
+    x = patch * r(b, 1, 1, 1) + (1 - patch) * x
+    return x.clamp(0, 1)
 
 
 def split_data(ds, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -195,7 +228,7 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, to
             if d.world == 1:
                 continue
             idx = order[:2]  # NOTE: every process must step together (DDP's all-reduce), even on a short tail
-        xb = ((augment(tx[idx], meta["input_size"], gen) - meta["mean"]) / meta["std"])
+        xb = ((augment(tx[idx], meta["input_size"], gen, cfg.webcam_aug) - meta["mean"]) / meta["std"])
         xb, yb = xb.to(device, memory_format=torch.channels_last), ty[idx].to(device)
         lr = lr_at(epoch * steps + step, total_steps, cfg.lr)
         for g in opt.param_groups:

@@ -22,6 +22,7 @@ class TrainConfig:
     teacher: str | None = None  # a checkpoint whose probabilities are blended into the targets ...
     distill: float = 0.3  # ... with this weight
     distill_t: float = 2.0  # ... at this temperature
+    webcam_aug: float = 0.0  # per image, the chance of each webcam condition: blur, low light, noise, occlusion
     seed: int = 0
     dry_run: bool = False  # 2 batches per epoch, small validation: a smoke test
     device: str = "auto"  # auto | cpu | cuda

@@ -9,7 +9,7 @@ from fer.data import load_dataset, vote_distributions
 from fer.emotions import EMOTIONS
 from fer.files import DEFAULT_MODEL
 from fer.model import build_model, load_checkpoint, predict_proba, save_checkpoint
-from tests.conftest import FER_CSV
+from tests.conftest import FER_CSV, synthetic_faces
 
 
 @pytest.mark.parametrize("arch", ["cnn1", "cnn2", "cnn3", "vgg"])
@@ -193,3 +193,15 @@ def test_distillation_training_lowers_the_loss(tiny_csv, tmp_path):
     losses = [json.loads(line)["train_loss"] for line in (out / "history.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0]
     assert load_checkpoint(out / "best.pt")[1]["config"]["teacher"] == str(DEFAULT_MODEL)
+
+
+def test_webcam_conditions_only_when_asked_and_stay_in_range():
+    from fer.train import augment
+
+    faces = torch.from_numpy(synthetic_faces(64)[0])
+    plain = augment(faces, 40, torch.Generator().manual_seed(3))
+    assert torch.equal(plain, augment(faces, 40, torch.Generator().manual_seed(3), 0.0))  # today's stream, unchanged
+    webcam = augment(faces, 40, torch.Generator().manual_seed(3), 0.5)
+    assert webcam.shape == plain.shape and webcam.min() >= 0 and webcam.max() <= 1
+    changed = (webcam - plain).abs().flatten(1).amax(1) > 1e-6
+    assert 0.5 < changed.float().mean() < 1.0  # most images get a condition, some none (0.5^4 of them)
