@@ -191,19 +191,34 @@ print(at.sidebar.metric[0].value, "torch" in sys.modules)
 """
 
 
-def _photo_run(png: Path, env: dict | None = None) -> list[str]:
-    """The main page given one photo, in a fresh process: [mood shown, whether torch was imported]."""
-    out = subprocess.run([sys.executable, "-c", PHOTO_RUN.format(app=str(ROOT / "app.py"), png=str(png))], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120, env=env)
+def _run_page(script: str, png: Path, env: dict | None = None) -> list[str]:
+    """A page script (AppTest, given one photo) in a fresh process: the words it printed."""
+    out = subprocess.run([sys.executable, "-c", script.format(app=str(ROOT / "app.py"), png=str(png))], cwd=ROOT,
+                         capture_output=True, text=True, timeout=180, env=env)
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
+
+
+def _sealed_run(script: str, photo: bytes, tmp_path: Path, **env: str) -> list[str]:
+    """_run_page with its own temp dir and home; asserts that nothing was written there nor in the repo."""
+    photo_dir, tmp, home = tmp_path / "in", tmp_path / "tmp", tmp_path / "home"
+    for d in (photo_dir, tmp, home):
+        d.mkdir()
+    png = photo_dir / "face.png"
+    png.write_bytes(photo)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FER_")}
+    before = _files(ROOT, tmp, home)
+    words = _run_page(script, png, {**clean, "TMPDIR": str(tmp), "HOME": str(home),
+                                    "FER_IMDB_SOURCE": "http://127.0.0.1:9/", **env})
+    assert _files(ROOT, tmp, home) - before == set()
+    return words
 
 
 def test_the_page_recognises_faces_without_importing_torch(face_png, tmp_path):
     """torch takes ~1 s to import, the largest part of the app's start: the main page runs the ONNX export."""
     png = tmp_path / "face.png"
     png.write_bytes(face_png[0])
-    assert _photo_run(png) == [face_png[1].emotion.capitalize(), "False"]
+    assert _run_page(PHOTO_RUN, png) == [face_png[1].emotion.capitalize(), "False"]
 
 
 def _files(*roots: Path) -> set[str]:
@@ -217,16 +232,7 @@ def _files(*roots: Path) -> set[str]:
 
 def test_a_photo_run_writes_no_files(face_png, tmp_path):
     """The page, in its own process with its own temp dir and home, writes nothing there nor in the repo."""
-    photo_dir, tmp, home = tmp_path / "in", tmp_path / "tmp", tmp_path / "home"
-    for d in (photo_dir, tmp, home):
-        d.mkdir()
-    png = photo_dir / "face.png"
-    png.write_bytes(face_png[0])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FER_")}
-    env.update(TMPDIR=str(tmp), HOME=str(home), FER_IMDB_SOURCE="http://127.0.0.1:9/")
-    before = _files(ROOT, tmp, home)
-    assert _photo_run(png, env)[0] == face_png[1].emotion.capitalize()
-    assert _files(ROOT, tmp, home) - before == set()
+    assert _sealed_run(PHOTO_RUN, face_png[0], tmp_path)[0] == face_png[1].emotion.capitalize()
 
 
 @needs_fer
@@ -335,21 +341,8 @@ def test_the_resting_face_comes_back_in_a_new_session(app, face_png):
 
 @needs_fer
 def test_an_anonymous_public_visitor_writes_nothing(face_png, tmp_path):
-    """On a public deploy, marks, filters and a resting face work for the session and touch no disk: the page
-    runs in its own process with its own temp dir and home, which are scanned with the repo afterwards."""
-    photo_dir, tmp, home = tmp_path / "in", tmp_path / "tmp", tmp_path / "home"
-    for d in (photo_dir, tmp, home):
-        d.mkdir()
-    png = photo_dir / "face.png"
-    png.write_bytes(face_png[0])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FER_")}
-    env.update(TMPDIR=str(tmp), HOME=str(home), FER_IMDB_SOURCE="http://127.0.0.1:9/", FER_PUBLIC="1")
-    before = _files(ROOT, tmp, home)
-    out = subprocess.run([sys.executable, "-c", VISITOR_RUN.format(app=str(ROOT / "app.py"), png=str(png))],
-                         cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["marked", "session-only"]
-    assert _files(ROOT, tmp, home) - before == set()
+    """On a public deploy, marks, filters and a resting face work for the session and touch no disk."""
+    assert _sealed_run(VISITOR_RUN, face_png[0], tmp_path, FER_PUBLIC="1") == ["marked", "session-only"]
 
 
 VISITOR_RUN = """
