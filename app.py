@@ -264,6 +264,7 @@ def film_list(top: pd.DataFrame, profile: Profile) -> None:
             # film that takes its place when a marked film leaves the list.
             with st.container(key=f"film_{generation}_{film.tconst}"):
                 film_row(film, shown.get(film.tconst), profile, f"mark_{generation}_{film.tconst}")
+    st.caption(st.session_state["profile_kind"])
 
 
 def film_row(film, poster: bytes | None, profile: Profile, key: str) -> None:
