@@ -177,9 +177,8 @@ def test_snapshot_mode_uses_the_same_path(monkeypatch, face_png):
     assert _sidebar_metrics(at)["Mood"] == face.emotion.capitalize()
 
 
-PHOTO_RUN = """
+WITH_PHOTO = """
 import sys
-import time
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({app!r}, default_timeout=60)
 at.session_state["input_mode"] = "Photo"
@@ -187,6 +186,8 @@ at.run()
 at.file_uploader[0].upload("face.png", open({png!r}, "rb").read(), "image/png")
 at.run()
 assert not at.exception, at.exception
+"""  # the main page given one photo; the scripts below go on from here
+PHOTO_RUN = WITH_PHOTO + """
 print(at.sidebar.metric[0].value, "torch" in sys.modules)
 """
 
@@ -345,13 +346,7 @@ def test_an_anonymous_public_visitor_writes_nothing(face_png, tmp_path):
     assert _sealed_run(VISITOR_RUN, face_png[0], tmp_path, FER_PUBLIC="1") == ["marked", "session-only"]
 
 
-VISITOR_RUN = """
-from streamlit.testing.v1 import AppTest
-at = AppTest.from_file({app!r}, default_timeout=60)
-at.session_state["input_mode"] = "Photo"
-at.run()
-at.file_uploader[0].upload("face.png", open({png!r}, "rb").read(), "image/png")
-at.run()
+VISITOR_RUN = WITH_PHOTO + """
 marks = [b for b in at.sidebar.button_group if b.key and b.key.startswith("mark_")]
 first = marks[0].key
 marks[0].select("seen").run()
