@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,6 +25,7 @@ MAX_POSTER_BYTES = 2 << 20
 CACHE_BYTES = 50 << 20
 RETRY_AFTER_S = 600  # after a failed fetch (network, quota), before that film is asked for again
 WORKERS = 8
+MEMORY_ITEMS = 300  # posters kept in memory too: the live list re-renders every second
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")  # JPEG, PNG, WebP
 
 
@@ -34,6 +36,7 @@ class Posters:
         self.api_key, self.api, self.cache_bytes = api_key, api, cache_bytes
         self.folder = Path(folder)
         self._failed: dict[str, float] = {}  # tconst -> when; NOTE: shared by sessions, guarded by _lock
+        self._memory: OrderedDict[str, bytes | None] = OrderedDict()  # most recently used last; guarded by _lock
         self._lock = threading.Lock()
 
     def get(self, tconsts: list[str]) -> dict[str, bytes | None]:
@@ -44,6 +47,19 @@ class Posters:
     def one(self, tconst: str) -> bytes | None:
         if not tconst.startswith("tt") or not tconst[2:].isdigit():
             return None
+        with self._lock:
+            if tconst in self._memory:
+                self._memory.move_to_end(tconst)
+                return self._memory[tconst]
+        data = self._from_disk_or_service(tconst)
+        if data is not None or (self.folder / f"{tconst}.none").exists():
+            with self._lock:
+                self._memory[tconst] = data
+                while len(self._memory) > MEMORY_ITEMS:
+                    self._memory.popitem(last=False)
+        return data
+
+    def _from_disk_or_service(self, tconst: str) -> bytes | None:
         path = self.folder / f"{tconst}.img"
         if path.exists():
             try:
