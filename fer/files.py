@@ -75,6 +75,11 @@ def write_sidecar(checkpoint: Path, sidecar: Path, **info) -> None:
     """Record that the export next to `sidecar` was made from `checkpoint` (its current bytes; any old hash in
     `info` is replaced)."""
     info = {**info, "checkpoint_sha256": file_sha256(checkpoint), "classes": list(EMOTIONS)}
-    tmp = sidecar.with_name(sidecar.name + ".tmp")
-    tmp.write_text(json.dumps(info, indent=1) + "\n")
-    tmp.replace(sidecar)
+    write_text_atomic(sidecar, json.dumps(info, indent=1) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never a half-written one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

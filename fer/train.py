@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from fer import distributed
 from fer.data import check_trainable, load_dataset, load_extra, vote_distributions
 from fer.emotions import EMOTIONS
+from fer.files import write_text_atomic
 from fer.locks import hold_for_trainer
 from fer.model import ARCHS, DEFAULT_INPUT_SIZE, InferenceNet, build_model, save_checkpoint
 from fer.train_config import TrainConfig
@@ -287,18 +288,20 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
     model = build_model(cfg.arch, cfg.input_size).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     steps = 2 if cfg.dry_run else math.ceil(len(train_y) / cfg.batch_size)
-    start_epoch, best_acc = 0, -1.0
+    start_epoch, best_acc, history = 0, -1.0, []
     if state is not None:
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         start_epoch, best_acc = state["epoch"], state["best_val_acc"]
+        history = saved_history(state, out)
     elif d.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "device": str(device), "validation": val_name,
                                                       "n_train": len(train_y), "n_val": len(val_y),
                                                       "processes": d.world}, indent=2))
-        (out / "history.jsonl").write_text("")
+    if d.main:
+        write_history(out, history)
     step_model = distributed.wrap(model, d, device)  # after loading: DDP broadcasts rank 0's weights
 
     tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y if targets is None else targets)
@@ -312,27 +315,44 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
         row = {"epoch": epoch + 1, "epochs": cfg.epochs,
                **train_epoch(step_model, opt, cfg, tx, ty, epoch, steps, steps * cfg.epochs, meta, device, d)}
         if d.main:
-            best_acc = _finish_epoch(row, model, opt, meta, out, vx, vy, val_name, best_acc, device, t0)
+            best_acc = _finish_epoch(row, history, model, opt, meta, out, vx, vy, val_name, best_acc, device, t0)
         distributed.barrier(d)
     say(f"done: best {val_name} accuracy {best_acc:.4f} -> {out / 'best.pt'}" if last == cfg.epochs else
         f"stopped after epoch {last} of {cfg.epochs}: continue with --resume --out {out}", flush=True)
     return {"best_val_acc": best_acc}
 
 
-def _finish_epoch(row: dict, model, opt, meta: dict, out: Path, vx, vy, val_name: str, best_acc: float, device,
-                  t0: float) -> float:
-    """Validate, append the history line, save best.pt / last.pt, print the epoch; returns the best accuracy."""
+def saved_history(state: dict, out: Path) -> list[dict]:
+    """The epochs a last.pt holds. Runs older than that field: history.jsonl up to the checkpoint's epoch."""
+    if "history" in state:
+        return state["history"]
+    path = out / "history.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return [r for r in rows if r["epoch"] <= state["epoch"]]
+
+
+def write_history(out: Path, history: list[dict]) -> None:
+    write_text_atomic(out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+
+
+def _finish_epoch(row: dict, history: list[dict], model, opt, meta: dict, out: Path, vx, vy, val_name: str,
+                  best_acc: float, device, t0: float) -> float:
+    """Validate, save best.pt / last.pt, then history.jsonl, print the epoch; returns the best accuracy.
+
+    last.pt carries the history itself and history.jsonl is rewritten from it (here and on resume), so a stop
+    at any instant can neither lose an epoch's line nor leave one whose checkpoint is missing.
+    """
     epoch = row["epoch"]
     row["val_loss"], row["val_acc"] = validate(model, vx, vy, meta, device)
     row["seconds"] = round(time.time() - t0, 2)
-    with open(out / "history.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
+    history.append(row)
     if row["val_acc"] > best_acc:
         best_acc = row["val_acc"]
         save_checkpoint(out / "best.pt", model, meta, metrics={"val_accuracy": best_acc, "val_split": val_name,
                                                                "epoch": epoch})
     save_checkpoint(out / "last.pt", model, meta, optimizer=opt.state_dict(), rng=torch.get_rng_state(),
-                    epoch=epoch, best_val_acc=best_acc)
+                    epoch=epoch, best_val_acc=best_acc, history=history)
+    write_history(out, history)
     print(f"epoch {epoch}/{row['epochs']}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
           f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  lr {row['lr']:.4g}  "
           f"{row['images_per_s']:.0f} img/s  {row['seconds']:.0f}s", flush=True)

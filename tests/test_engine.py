@@ -47,17 +47,21 @@ def test_folder_dataset_validates_on_a_slice_of_training(tiny_folder, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["validation"] == "10% of Training"
 
 
-def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop", ["before", "after"])
+def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_path, monkeypatch, stop):
     assert _train(tiny_csv, tmp_path / "full", "--epochs", "3") == 0
-    # Stop a second, identical run right after epoch 2's last.pt is written (as a kill would).
+    # Stop a second, identical run just before or just after epoch 2's last.pt is written (as a kill would).
     real_save = train.save_checkpoint
 
-    def save_then_stop(path, model, meta, **extra):
+    def save_and_stop(path, model, meta, **extra):
+        stopping = path.name == "last.pt" and extra["epoch"] == 2
+        if stopping and stop == "before":
+            raise KeyboardInterrupt
         real_save(path, model, meta, **extra)
-        if path.name == "last.pt" and extra["epoch"] == 2:
+        if stopping:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(train, "save_checkpoint", save_and_stop)
     with pytest.raises(KeyboardInterrupt):
         _train(tiny_csv, tmp_path / "cut", "--epochs", "3")
     monkeypatch.setattr(train, "save_checkpoint", real_save)
@@ -65,12 +69,24 @@ def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_pat
 
     cut = [json.loads(line) for line in (tmp_path / "cut" / "history.jsonl").read_text().splitlines()]
     full = [json.loads(line) for line in (tmp_path / "full" / "history.jsonl").read_text().splitlines()]
-    assert [h["epoch"] for h in cut] == [1, 2, 3]
+    assert [h["epoch"] for h in cut] == [1, 2, 3]  # each epoch once: none lost, none repeated
     assert [h["lr"] for h in cut] == [h["lr"] for h in full]
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["state_dict"]
     for k in a:
         torch.testing.assert_close(a[k], b[k])
+
+
+def test_resume_of_a_run_without_history_in_its_checkpoint_drops_lines_past_it(tiny_csv, tmp_path):
+    # last.pt files written before the history moved into them: history.jsonl may be one epoch ahead.
+    out = tmp_path / "old"
+    assert _train(tiny_csv, out, "--epochs", "3", "--epochs-now", "2") == 0
+    state = torch.load(out / "last.pt", weights_only=True)
+    del state["history"]
+    state["epoch"] = 1  # as if the stop came between epoch 2's history line and its checkpoint
+    torch.save(state, out / "last.pt")
+    assert train.main(["--data", "ignored", "--out", str(out), "--resume", "--threads", "1"]) == 0
+    assert [json.loads(line)["epoch"] for line in (out / "history.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
