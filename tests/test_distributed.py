@@ -48,7 +48,7 @@ def test_the_training_page_starts_torchrun_and_can_stop_it(tiny_csv, tmp_path):
     cfg = TrainConfig(str(tiny_csv), "cnn1", epochs=500, batch_size=16, dry_run=True)
     run = runs.start(OWNER, runs_dir, "ddp", cfg, threads=1, processes=2)
     deadline = time.time() + 120
-    # both processes joined and finished an epoch (its history line and then its checkpoint are written)
+    # both processes joined and finished an epoch (its checkpoint, then its history line, are written)
     while not (runs.load_run(run.path).history and (run.path / "last.pt").exists()):
         assert time.time() < deadline, (run.path / "train.log").read_text()
         time.sleep(0.5)

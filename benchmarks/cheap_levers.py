@@ -1,0 +1,65 @@
+"""Two accuracy levers that need no training, measured on PublicTest (the validation split) only.
+
+    python -m benchmarks.cheap_levers [--models models/emotion_cnn.pt models/candidates/vgg-e30-webcam.pt ...]
+
+1. Test-time crops: the app averages a face with its mirror image (centre 40×40 of 48×48). Would averaging
+   more crops (shifted by 2 or 4 px, each also mirrored) read better? It would cost one forward pass per crop.
+2. An ensemble teacher: does averaging the given checkpoints beat the best of them? Distilling into one net
+   only pays with a teacher stronger than the student (issue 16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fer.data import load_dataset
+from fer.files import SHARED_FER, model_path
+from fer.model import load_checkpoint, predict_proba
+
+CROPS = {  # name -> (dx, dy) offsets of the 40×40 crop from the centre; each crop is also mirrored
+    "centre (shipped)": [(0, 0)],
+    "centre + 4 corners ±2 px": [(0, 0), (-2, -2), (2, -2), (-2, 2), (2, 2)],
+    "centre + 4 corners ±4 px": [(0, 0), (-4, -4), (4, -4), (-4, 4), (4, 4)],
+    "centre + 4 sides ±2 px": [(0, 0), (0, -2), (0, 2), (-2, 0), (2, 0)],
+}
+
+
+@torch.inference_mode()
+def crop_probs(model, meta: dict, faces: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """Mean softmax of one shifted crop and its mirror (uncalibrated: the temperature changes no winner)."""
+    s, off = meta["input_size"], (faces.shape[-1] - meta["input_size"]) // 2
+    x = torch.from_numpy(faces).float().unsqueeze(1)[..., off + dy:off + dy + s, off + dx:off + dx + s]
+    x = ((x / 255.0 - meta["mean"]) / meta["std"]).contiguous(memory_format=torch.channels_last)
+    out = [(F.softmax(model(b), 1) + F.softmax(model(b.flip(3)), 1)) / 2 for b in x.split(512)]
+    return torch.cat(out).numpy()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(SHARED_FER))
+    p.add_argument("--models", nargs="+", default=[str(model_path())])
+    a = p.parse_args(argv)
+    x, y = load_dataset(a.data).split("PublicTest")
+    nets = {path: load_checkpoint(path) for path in a.models}
+    for path, (model, meta) in nets.items():
+        print(f"{path}: PublicTest accuracy by test-time crops (each with its mirror)")
+        for name, offsets in CROPS.items():
+            probs = sum(crop_probs(model, meta, x, dx, dy) for dx, dy in offsets)
+            print(f"  {name:28s} {len(offsets) * 2:2d} passes  {(probs.argmax(1) == y).mean():.2%}")
+    if len(nets) > 1:
+        probs = {path: predict_proba(model, meta, x, temperature=1.0) for path, (model, meta) in nets.items()}
+        print("PublicTest accuracy of mean-probability ensembles")
+        for r in range(1, len(probs) + 1):
+            for members in itertools.combinations(probs, r):
+                acc = (sum(probs[m] for m in members).argmax(1) == y).mean()
+                print(f"  {acc:.2%}  {' + '.join(members)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
