@@ -1,6 +1,6 @@
 """Two accuracy levers that need no training, measured on PublicTest (the validation split) only.
 
-    python -m benchmarks.cheap_levers [--models models/emotion_cnn.pt models/candidates/vgg-e30-webcam.pt ...]
+    python -m benchmarks.cheap_levers [--models models/emotion_cnn.pt models/candidates/vgg-e30.pt ...]
 
 1. Test-time crops: the app averages a face with its mirror image (centre 40×40 of 48×48). Would averaging
    more crops (shifted by 2 or 4 px, each also mirrored) read better? It would cost one forward pass per crop.
