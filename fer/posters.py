@@ -25,7 +25,7 @@ MAX_POSTER_BYTES = 2 << 20
 CACHE_BYTES = 50 << 20
 RETRY_AFTER_S = 600  # after a failed fetch (network, quota), before that film is asked for again
 WORKERS = 8
-MEMORY_ITEMS = 300  # posters kept in memory too: the live list re-renders every second
+MEMORY_BYTES = 16 << 20  # posters kept in memory too (about 300 of OMDb's): the live list re-renders every second
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")  # JPEG, PNG, WebP
 
 
@@ -37,27 +37,43 @@ class Posters:
         self.folder = Path(folder)
         self._failed: dict[str, float] = {}  # tconst -> when; NOTE: shared by sessions, guarded by _lock
         self._memory: OrderedDict[str, bytes | None] = OrderedDict()  # most recently used last; guarded by _lock
+        self._memory_bytes = 0
         self._lock = threading.Lock()
 
     def get(self, tconsts: list[str]) -> dict[str, bytes | None]:
         """tconst -> poster bytes (None: no poster, or not now), fetching the missing ones concurrently."""
-        with ThreadPoolExecutor(WORKERS) as pool:
-            return dict(zip(tconsts, pool.map(self.one, tconsts)))
+        with self._lock:
+            found = {t: self._recall(t) for t in tconsts if t in self._memory}
+        missing = [t for t in tconsts if t not in found]
+        if missing:  # NOTE: no pool at all when every poster is in memory, the live list's usual case
+            with ThreadPoolExecutor(min(WORKERS, len(missing))) as pool:
+                found.update(zip(missing, pool.map(self.one, missing)))
+        return {t: found[t] for t in tconsts}
 
     def one(self, tconst: str) -> bytes | None:
         if not tconst.startswith("tt") or not tconst[2:].isdigit():
             return None
         with self._lock:
             if tconst in self._memory:
-                self._memory.move_to_end(tconst)
-                return self._memory[tconst]
+                return self._recall(tconst)
         data = self._from_disk_or_service(tconst)
         if data is not None or (self.folder / f"{tconst}.none").exists():
             with self._lock:
-                self._memory[tconst] = data
-                while len(self._memory) > MEMORY_ITEMS:
-                    self._memory.popitem(last=False)
+                self._remember(tconst, data)
         return data
+
+    def _recall(self, tconst: str) -> bytes | None:
+        """A poster in memory, now the most recently used (the caller holds _lock)."""
+        self._memory.move_to_end(tconst)
+        return self._memory[tconst]
+
+    def _remember(self, tconst: str, data: bytes | None) -> None:
+        """Keep a poster in memory, dropping the least recently used beyond MEMORY_BYTES (caller holds _lock)."""
+        old = self._memory.pop(tconst, None)
+        self._memory_bytes += len(data or b"") - len(old or b"")
+        self._memory[tconst] = data
+        while self._memory_bytes > MEMORY_BYTES and len(self._memory) > 1:
+            self._memory_bytes -= len(self._memory.popitem(last=False)[1] or b"")
 
     def _from_disk_or_service(self, tconst: str) -> bytes | None:
         path = self.folder / f"{tconst}.img"

@@ -112,3 +112,15 @@ def test_the_cache_keeps_under_its_cap(service, tmp_path):
         time.sleep(0.01)  # distinct modification times: the oldest go first
     assert sum(f.stat().st_size for f in tmp_path.glob("tt*")) <= 3 * len(JPEG)
     assert (tmp_path / "tt0000007.img").exists() and not (tmp_path / "tt0000001.img").exists()
+
+
+def test_memory_serves_the_live_list_without_the_disk_and_keeps_under_its_byte_cap(service, tmp_path, monkeypatch):
+    monkeypatch.setattr(posters_module, "MEMORY_BYTES", 2 * len(JPEG))
+    p = Posters("KEY", tmp_path, service.url)
+    ids = [f"tt{i:07d}" for i in range(1, 4)]
+    assert p.get(ids) == dict.fromkeys(ids, JPEG)
+    for f in tmp_path.glob("tt*"):
+        f.unlink()  # from now on only memory or the service can answer
+    asked = len(service.requests)
+    assert p.get(ids[1:]) == dict.fromkeys(ids[1:], JPEG) and len(service.requests) == asked  # the newest two
+    assert p.one(ids[0]) == JPEG and len(service.requests) == asked + 2  # dropped from memory: fetched again
