@@ -14,8 +14,6 @@ import argparse
 import itertools
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from fer.data import load_dataset
 from fer.files import SHARED_FER, model_path
@@ -29,14 +27,10 @@ CROPS = {  # name -> (dx, dy) offsets of the 40×40 crop from the centre; each c
 }
 
 
-@torch.inference_mode()
-def crop_probs(model, meta: dict, faces: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """Mean softmax of one shifted crop and its mirror (uncalibrated: the temperature changes no winner)."""
-    s, off = meta["input_size"], (faces.shape[-1] - meta["input_size"]) // 2
-    x = torch.from_numpy(faces).float().unsqueeze(1)[..., off + dy:off + dy + s, off + dx:off + dx + s]
-    x = ((x / 255.0 - meta["mean"]) / meta["std"]).contiguous(memory_format=torch.channels_last)
-    out = [(F.softmax(model(b), 1) + F.softmax(model(b.flip(3)), 1)) / 2 for b in x.split(512)]
-    return torch.cat(out).numpy()
+def shifted(faces: np.ndarray, size: int, dx: int, dy: int) -> np.ndarray:
+    """The size×size window of each face, moved (dx, dy) px from the centre: `predict_proba` then takes it whole."""
+    off = (faces.shape[-1] - size) // 2
+    return np.ascontiguousarray(faces[:, off + dy:off + dy + size, off + dx:off + dx + size])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     for path, (model, meta) in nets.items():
         print(f"{path}: PublicTest accuracy by test-time crops (each with its mirror)")
         for name, offsets in CROPS.items():
-            probs = sum(crop_probs(model, meta, x, dx, dy) for dx, dy in offsets)
+            probs = sum(predict_proba(model, meta, shifted(x, meta["input_size"], dx, dy), temperature=1.0)
+                        for dx, dy in offsets)
             print(f"  {name:28s} {len(offsets) * 2:2d} passes  {(probs.argmax(1) == y).mean():.2%}")
     if len(nets) > 1:
         probs = {path: predict_proba(model, meta, x, temperature=1.0) for path, (model, meta) in nets.items()}
