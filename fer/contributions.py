@@ -8,15 +8,14 @@ for that browser session only).
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from fer.emotions import EMOTIONS
+from fer.files import atomic_write
 
 
 def contributed_dir(runs_dir: Path) -> Path:
@@ -34,11 +33,9 @@ def contribute(root: Path, emotion: str, crop: np.ndarray) -> Path:
     ok, png = cv2.imencode(".png", crop)
     if not ok:
         raise ValueError("the face crop could not be encoded.")
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(png.tobytes())
     path = folder / f"{secrets.token_hex(8)}.png"
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        f.write(png.tobytes())
     return path
 
 

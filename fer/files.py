@@ -11,7 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from fer.emotions import EMOTIONS
 
@@ -78,8 +82,27 @@ def write_sidecar(checkpoint: Path, sidecar: Path, **info) -> None:
     write_text_atomic(sidecar, json.dumps(info, indent=1) + "\n")
 
 
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
+    """Write `path` through a temp file beside it, synced, then renamed over it: readers, and the file after a
+    crash, see the old bytes or all the new ones. Each writer has its own temp file (hidden, removed on error),
+    so concurrent writers never mix their bytes; the last rename wins."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary shared files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never a half-written one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_write(path) as f:
+        f.write(text.encode())

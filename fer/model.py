@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fer.emotions import EMOTIONS
-from fer.files import DEFAULT_MODEL, export_matches, read_sidecar, sidecar_path, write_sidecar
+from fer.files import DEFAULT_MODEL, atomic_write, export_matches, read_sidecar, sidecar_path, write_sidecar
 
 FORMAT_VERSION = 1
 
@@ -160,9 +160,8 @@ def update_checkpoint(path: str | Path, **fields) -> None:
 
 
 def _save_atomic(ckpt: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as f:
+        torch.save(ckpt, f)
 
 
 def load_checkpoint(path: str | Path | None = None) -> tuple[nn.Module, dict]:

@@ -9,14 +9,12 @@ when an entry is written, by the caller that has the checkpoint open.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fer.files import file_sha256
+from fer.files import atomic_write, file_sha256, write_text_atomic
 
 KEEP = 5
 
@@ -61,15 +59,12 @@ def archive(default: Path, figures: dict) -> Entry | None:
     if any(e.info.get("sha256") == sha for e in known):
         return next(e for e in known if e.info.get("sha256") == sha)
     d = history_dir(default)
-    d.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     stem = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{sha[:8]}"
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-    os.close(fd)
-    shutil.copyfile(default, tmp)
-    os.replace(tmp, d / f"{stem}.pt")
+    with open(default, "rb") as src, atomic_write(d / f"{stem}.pt") as f:
+        shutil.copyfileobj(src, f)
     info = {"archived": now.isoformat(timespec="seconds"), "sha256": sha, **figures}
-    (d / f"{stem}.json").write_text(json.dumps(info, indent=1) + "\n")
+    write_text_atomic(d / f"{stem}.json", json.dumps(info, indent=1) + "\n")  # last: an entry is its .json
     _prune(default)
     return Entry(d / f"{stem}.pt", info)
 

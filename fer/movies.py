@@ -31,7 +31,7 @@ import requests
 
 from fer.access import Owner, require
 from fer.emotions import EMOTIONS
-from fer.files import DEFAULT_CATALOGUE
+from fer.files import DEFAULT_CATALOGUE, atomic_write
 from fer.genres import GENRES, PRESETS, build_mapping, genre_name
 from fer.jobs import SingleFlight, flight
 from fer.locks import try_lock
@@ -220,21 +220,10 @@ def _snapshot_date(source: str | Path) -> str | None:
 
 
 def _write_atomic(out: Path, meta: dict, movies: pd.DataFrame) -> None:
-    """Temp file in the same directory, fsync, then os.replace: readers see the old file or the new one."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            payload = {"meta": meta, "columns": list(movies.columns),
-                       "rows": json.loads(movies.to_json(orient="values"))}
-            gz.write(json.dumps(payload, separators=(",", ":")).encode())
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the catalogue is a normal shared file
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Readers see the old catalogue or the new one (fer.files.atomic_write)."""
+    with atomic_write(out) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        payload = {"meta": meta, "columns": list(movies.columns), "rows": json.loads(movies.to_json(orient="values"))}
+        gz.write(json.dumps(payload, separators=(",", ":")).encode())
 
 
 # ---------------------------------------------------------------- querying

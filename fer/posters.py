@@ -10,7 +10,6 @@ for a while so the list never waits on the same failure twice. Only IMDb ids lea
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -18,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+
+from fer.files import atomic_write
 
 API = "https://www.omdbapi.com/"
 TIMEOUT = (3, 5)  # seconds: connect, between bytes
@@ -116,11 +117,8 @@ class Posters:
     def _store(self, tconst: str, data: bytes | None) -> None:
         """Atomically, then drop the oldest files while the cache is over its cap."""
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            final = self.folder / (f"{tconst}.img" if data else f"{tconst}.none")
-            tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}")
-            tmp.write_bytes(data or b"")
-            os.replace(tmp, final)
+            with atomic_write(self.folder / (f"{tconst}.img" if data else f"{tconst}.none")) as f:
+                f.write(data or b"")
             files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.folder.glob("tt*")]
             total = sum(size for _, size, _ in files)
             for _, size, p in sorted(files, key=lambda f: f[0]):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fer import EmotionRecognizer, StreamTracker
+from fer.files import atomic_write
 from fer.live import LiveMood
 from tests.scenes import astronaut_frame
 
@@ -81,3 +82,41 @@ def test_a_failing_frame_is_logged_once_and_the_stream_goes_on(rec, caplog):
     assert all(o.to_ndarray(format="bgr24").shape == (480, 640, 3) for o in outs)  # the video keeps coming
     assert live.failed_frames == 5
     assert len([r for r in caplog.records if "Live frame failed" in r.message]) == 1
+
+
+def test_many_writers_of_one_file_leave_one_whole_version_and_readers_never_see_half(tmp_path):
+    # NOTE: the catalogue, posters, checkpoints and the model history are files every visitor shares.
+    path = tmp_path / "shared.bin"
+    path.write_bytes(b"old" * 100_000)
+    versions = {b"old" * 100_000} | {bytes([i]) * 300_000 for i in range(THREADS)}
+    seen, stop = set(), threading.Event()
+
+    def write(i):
+        for _ in range(10):
+            with atomic_write(path) as f:
+                f.write(bytes([i]) * 300_000)
+
+    def read():
+        while not stop.is_set():
+            seen.add(path.read_bytes())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(i,)) for i in range(THREADS)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    reader.join()
+    assert seen <= versions and path.read_bytes() in versions - {b"old" * 100_000}
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.bin"]  # no temp file left behind
+
+
+def test_a_write_that_fails_half_way_keeps_the_old_file(tmp_path):
+    path = tmp_path / "catalogue.json.gz"
+    path.write_bytes(b"the old catalogue")
+    with pytest.raises(OSError), atomic_write(path) as f:
+        f.write(b"half of the new")
+        raise OSError("disk full")
+    assert path.read_bytes() == b"the old catalogue" and [p.name for p in tmp_path.iterdir()] == [path.name]
