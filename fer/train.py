@@ -49,7 +49,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--ferplus-votes", default=None, help="fer2013new.csv: blend its votes into the targets")
     p.add_argument("--ferplus-soft", type=float, default=d.ferplus_soft, help="weight of the FER+ votes in the target")
     p.add_argument("--extra-data", default=None, help="a folder of train/<emotion>/*.png added to Training")
-    p.add_argument("--teacher", default=None, help="checkpoint whose probabilities are blended into the targets")
+    p.add_argument("--teacher", default=None,
+                   help="checkpoint(s), comma-separated, whose mean probabilities are blended into the targets")
     p.add_argument("--distill", type=float, default=d.distill, help="weight of the teacher in the target")
     p.add_argument("--distill-t", type=float, default=d.distill_t, help="temperature of the teacher's probabilities")
     p.add_argument("--webcam-aug", type=float, default=d.webcam_aug,
@@ -164,7 +165,8 @@ def soft_targets(cfg: TrainConfig, ds, train_idx: np.ndarray) -> np.ndarray | No
     """Per-image target distributions (N, 7) for the training images, or None for plain labels.
 
     (1 - a - b) * the FER2013 label + a * the FER+ annotators' vote distribution (cfg.ferplus_soft)
-    + b * a teacher's probabilities at temperature cfg.distill_t (cfg.distill, from cfg.teacher).
+    + b * a teacher's probabilities at temperature cfg.distill_t (cfg.distill, from cfg.teacher). Several
+    comma-separated checkpoints teach as one ensemble: the mean of their (calibrated) probabilities.
     """
     a = cfg.ferplus_soft if cfg.ferplus_votes else 0.0
     b = cfg.distill if cfg.teacher else 0.0
@@ -177,8 +179,9 @@ def soft_targets(cfg: TrainConfig, ds, train_idx: np.ndarray) -> np.ndarray | No
     if b:
         from fer.model import load_checkpoint, predict_proba
 
-        teacher, meta = load_checkpoint(cfg.teacher)
-        p = predict_proba(teacher, meta, ds.images[train_idx]).astype(np.float64) ** (1 / cfg.distill_t)
+        faces = ds.images[train_idx]
+        p = np.mean([predict_proba(*load_checkpoint(path), faces) for path in cfg.teacher.split(",")], 0)
+        p = p.astype(np.float64) ** (1 / cfg.distill_t)
         target += b * (p / p.sum(1, keepdims=True)).astype(np.float32)  # = softmax(logits / T) for one softmax
     return target
 

@@ -7,7 +7,7 @@ import torch
 from fer import evaluate, train
 from fer.data import load_dataset, vote_distributions
 from fer.emotions import EMOTIONS
-from fer.files import DEFAULT_MODEL
+from fer.files import DEFAULT_MODEL, ROOT
 from fer.model import build_model, load_checkpoint, predict_proba, save_checkpoint
 from tests.conftest import FER_CSV, synthetic_faces
 
@@ -199,6 +199,16 @@ def test_soft_targets_blend_label_votes_and_teacher_and_sum_to_one(tiny_csv, tmp
     t = train.soft_targets(cfg, ds, idx)
     np.testing.assert_allclose(t.sum(1), 1, rtol=1e-5)
     assert (t[np.arange(len(idx)), ds.labels[idx]] >= 0.4 - 1e-6).all()  # the FER2013 label keeps its 0.4
+
+
+def test_several_teachers_teach_the_mean_of_their_probabilities(tiny_csv):
+    ds = load_dataset(tiny_csv)
+    idx = np.flatnonzero(ds.splits == "Training")
+    former = ROOT / "models" / "candidates" / "vgg-e30.pt"
+    alone = [predict_proba(*load_checkpoint(p), ds.images[idx]) for p in (DEFAULT_MODEL, former)]
+    assert np.abs(alone[0] - alone[1]).max() > 0.05  # two teachers that disagree somewhere
+    cfg = train.TrainConfig(str(tiny_csv), teacher=f"{DEFAULT_MODEL},{former}", distill=1.0, distill_t=1.0)
+    np.testing.assert_allclose(train.soft_targets(cfg, ds, idx), (alone[0] + alone[1]) / 2, atol=1e-5)
 
 
 def test_distillation_training_lowers_the_loss(tiny_csv, tmp_path):
