@@ -330,8 +330,12 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
         st.session_state["profile_error"] = str(e)
     crop = st.session_state.get("last_crop")
     if crop is not None and st.session_state.get("contribute"):
-        path = contribute(contributed_dir(runs_dir()), choice, crop)
-        st.session_state.setdefault("contributed", []).append(str(path))
+        try:
+            path = contribute(contributed_dir(runs_dir()), choice, crop)
+            st.session_state.setdefault("contributed", []).append(str(path))
+        except OSError as e:  # a full or read-only disk: the answer still counts, the crop is not kept
+            st.session_state["profile_error"] = f"Your face crop could not be kept ({e.strerror or e}); " \
+                "your answer still counts."
     return answered(reading, choice)
 
 
@@ -389,7 +393,11 @@ def contribution_panel() -> None:
                     "training (off by default; nothing else is kept)", key="contribute")
         given = st.session_state.get("contributed", [])
         if given and st.button(f"Delete the {len(given)} face crop(s) I gave"):
-            withdraw([Path(p) for p in given], contributed_dir(runs_dir()))
+            try:
+                withdraw([Path(p) for p in given], contributed_dir(runs_dir()))
+            except OSError as e:
+                st.error(f"Your face crops could not all be deleted ({e.strerror or e}); please try again.")
+                return
             st.session_state["contributed"] = []
             st.success("Deleted.")
 

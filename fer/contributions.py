@@ -45,6 +45,6 @@ def withdraw(paths: list[Path], root: Path) -> int:
     for p in paths:
         p = Path(p)
         if root.resolve() in p.resolve().parents and p.is_file():
-            p.unlink()
+            p.unlink(missing_ok=True)  # another tab of the same session may have just removed it
             removed += 1
     return removed

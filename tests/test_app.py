@@ -250,6 +250,29 @@ def test_an_uncertain_reading_asks_and_the_tapped_answer_becomes_the_mood(app, u
 
 
 @needs_fer
+@pytest.mark.parametrize("disk", ["writable", "unwritable"])
+def test_an_opted_in_answer_keeps_one_grey_crop_and_a_failing_disk_costs_only_the_crop(
+        app, unsure_png, tmp_path, monkeypatch, disk):
+    runs = tmp_path / "runs"
+    if disk == "unwritable":
+        runs.write_text("a file where the runs folder should be")  # any write under it fails
+    monkeypatch.setenv("FER_RUNS", str(runs))
+    data, face = unsure_png
+    app.session_state["contribute"] = True
+    at = _upload(app, "me.png", data)
+    second = sorted(face.probs, key=face.probs.get, reverse=True)[1]
+    at = _click(at.sidebar.button, second.capitalize())
+    assert not at.exception and _sidebar_metrics(at)["Mood"] == second.capitalize()  # the answer counts
+    if disk == "writable":
+        (crop,) = (runs / "contributed" / "train" / second).iterdir()
+        assert cv2.imread(str(crop), cv2.IMREAD_UNCHANGED).shape == (48, 48)
+        assert at.session_state["contributed"] == [str(crop)]
+    else:
+        assert any("face crop could not be kept" in w.value for w in at.sidebar.warning)
+        assert runs.read_text().startswith("a file")
+
+
+@needs_fer
 def test_show_why_overlays_a_heatmap_and_lists_the_top_three(app, face_png):
     data, face = face_png
     at = _upload(app, "me.png", data)
