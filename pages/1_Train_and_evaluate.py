@@ -17,7 +17,7 @@ import streamlit as st
 
 from fer import access, model_history, runs
 from fer.emotions import EMOTIONS
-from fer.files import ROOT, SHARED_FER, model_path, runs_dir
+from fer.files import ROOT, SHARED_FER, model_path, runs_dir, write_text_atomic
 from fer.jobs import Busy, flight
 from fer.train_config import TrainConfig
 
@@ -226,10 +226,11 @@ def robustness_view(owner: access.Owner | None, choices: dict[str, Path]) -> Non
             with st.spinner("Scoring PrivateTest under 11 conditions…"):
                 rows = flight("evaluate", "evaluation", cooldown_s=0).run_now(
                     lambda: robustness(MODEL, SHARED_FER, "PrivateTest"))
-            EVALUATIONS.mkdir(parents=True, exist_ok=True)
-            stored.write_text(json.dumps(rows))
+            write_text_atomic(stored, json.dumps(rows))  # NOTE: visitors may be reading it right now
         except (ValueError, Busy) as e:
             st.error(str(e))
+        except OSError as e:
+            st.error(f"The result could not be stored ({e.strerror or type(e).__name__}).")
     if stored.is_file():
         df = pd.DataFrame(json.loads(stored.read_text()))
         st.dataframe(df.style.format({"accuracy": "{:.1%}", "drop": "{:+.1%}"}), hide_index=True)
@@ -289,9 +290,11 @@ def compute_evaluation(owner: access.Owner, choices: dict[str, Path]) -> None:
         st.error(f"{data}: could not be read ({e.strerror or type(e).__name__}).")
         return
     st.session_state["evaluation"] = m
-    EVALUATIONS.mkdir(parents=True, exist_ok=True)
     keep = ("accuracy", "macro_f1", "per_class", "confusion_matrix", "classes", "split", "n", "arch")
-    (EVALUATIONS / f"{label.replace(' ', '-')}-{split}.json").write_text(json.dumps({k: m[k] for k in keep}))
+    try:  # NOTE: atomic, as visitors may be reading the stored result right now
+        write_text_atomic(EVALUATIONS / f"{label.replace(' ', '-')}-{split}.json", json.dumps({k: m[k] for k in keep}))
+    except OSError as e:
+        st.warning(f"Shown, but not stored for visitors ({e.strerror or type(e).__name__}).")
 
 
 def promote_view(owner: access.Owner, choices: dict[str, Path]) -> None:
