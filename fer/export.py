@@ -9,7 +9,9 @@ of its start (see fer/classifier.py). The export is checked against torch before
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -33,7 +35,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None) -> Path:
     checkpoint = Path(checkpoint)
     out = Path(out) if out else onnx_path(checkpoint)
     model, meta = load_checkpoint(checkpoint)
-    tmp = out.with_name(out.name + ".tmp")
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")  # one per exporter
+    os.close(fd)
+    tmp = Path(name)
     try:
         with warnings.catch_warnings():
             # The TorchScript exporter is deprecated, but it writes one self-contained file that OpenCV
