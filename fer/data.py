@@ -70,15 +70,17 @@ class FaceDataset:
         return self.images[mask], self.labels[mask]
 
 
-def load_dataset(path: str | Path, ferplus: str | Path | None = None) -> FaceDataset:
+def load_dataset(path: str | Path, ferplus: str | Path | None = None, name: str | None = None) -> FaceDataset:
     """Load FER2013 from a .csv/.csv.gz file, a Kaggle-layout folder, or a .zip of that folder.
 
     With `ferplus` (the path of fer2013new.csv), Training labels become the FER+ annotators'
     majority vote; rows whose majority is contempt / unknown / not-a-face, or a tie, are dropped.
     Test splits keep their FER2013 labels so accuracy stays comparable.
     Anything that is not a regular file or a folder (a FIFO, a device) is refused before it is opened.
+    The format is read from `name` (default: the path's own name), e.g. the final name of a staged upload.
     """
     path = Path(path)
+    name = (name or path.name).lower()
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -87,9 +89,9 @@ def load_dataset(path: str | Path, ferplus: str | Path | None = None) -> FaceDat
         ds = load_folder(path)
     elif not stat.S_ISREG(mode):
         raise ValueError(f"{path}: not a regular file or folder.")
-    elif path.suffix.lower() == ".zip":
+    elif name.endswith(".zip"):
         ds = load_zip(path)
-    elif path.name.lower().endswith((".csv", ".csv.gz")):
+    elif name.endswith((".csv", ".csv.gz")):
         ds = load_csv(path)
     else:
         raise ValueError(f"{path}: expected a .csv, .csv.gz, .zip or a folder with train/ and test/.")

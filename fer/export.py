@@ -9,9 +9,7 @@ of its start (see fer/classifier.py). The export is checked against torch before
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import numpy as np
 import torch
 
 from fer.classifier import onnx_classifier
-from fer.files import DEFAULT_MODEL, onnx_path, sidecar_path, write_sidecar
+from fer.files import DEFAULT_MODEL, atomic_write, onnx_path, sidecar_path, write_sidecar
 from fer.model import InferenceNet, load_checkpoint, predict_proba, reading_info
 
 OPSET = 17
@@ -35,32 +33,31 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None) -> Path:
     checkpoint = Path(checkpoint)
     out = Path(out) if out else onnx_path(checkpoint)
     model, meta = load_checkpoint(checkpoint)
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")  # one per exporter
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        with warnings.catch_warnings():
-            # The TorchScript exporter is deprecated, but it writes one self-contained file that OpenCV
-            # reads, and needs only the `onnx` package (the dynamo exporter also needs onnxscript).
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                torch.onnx.export(InferenceNet(model, meta).eval(), (torch.zeros(1, 1, 48, 48),), str(tmp),
-                                  dynamo=False, opset_version=OPSET, input_names=["faces"], output_names=["probs"],
-                                  dynamic_axes={"faces": {0: "n"}, "probs": {0: "n"}})
-            except torch.onnx.OnnxExporterError as e:  # e.g. "Module onnx is not installed!"
-                raise ValueError(f"{checkpoint}: ONNX export failed: {e}") from None
+    diffs = []
+
+    def check(staged: Path) -> None:
+        """Refuse an export that OpenCV cannot run or that disagrees with torch, before it replaces `out`."""
         probe = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
         try:
-            diff = np.abs(onnx_classifier(tmp).predict(probe) - predict_proba(model, meta, probe)).max()
+            diff = np.abs(onnx_classifier(staged).predict(probe) - predict_proba(model, meta, probe)).max()
         except cv2.error as e:
             raise ValueError(f"{checkpoint}: OpenCV cannot run the ONNX export ({e.err}).") from None
         if not diff <= TOLERANCE:
             raise ValueError(f"{checkpoint}: the ONNX export differs from torch by {diff:.2g}.")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+        diffs.append(float(diff))
+
+    with atomic_write(out, check=check) as f, warnings.catch_warnings():
+        # The TorchScript exporter is deprecated, but it writes one self-contained file that OpenCV
+        # reads, and needs only the `onnx` package (the dynamo exporter also needs onnxscript).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            torch.onnx.export(InferenceNet(model, meta).eval(), (torch.zeros(1, 1, 48, 48),), f,
+                              dynamo=False, opset_version=OPSET, input_names=["faces"], output_names=["probs"],
+                              dynamic_axes={"faces": {0: "n"}, "probs": {0: "n"}})
+        except torch.onnx.OnnxExporterError as e:  # e.g. "Module onnx is not installed!"
+            raise ValueError(f"{checkpoint}: ONNX export failed: {e}") from None
     write_sidecar(checkpoint, sidecar_path(out), arch=meta["arch"], input_size=meta["input_size"], opset=OPSET,
-                  torch=torch.__version__, max_diff_vs_torch=float(diff), **reading_info(meta))
+                  torch=torch.__version__, max_diff_vs_torch=diffs[0], **reading_info(meta))
     return out
 
 

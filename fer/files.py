@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -83,10 +83,12 @@ def write_sidecar(checkpoint: Path, sidecar: Path, **info) -> None:
 
 
 @contextmanager
-def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
+def atomic_write(path: str | Path, check: Callable[[Path], None] | None = None) -> Iterator[BinaryIO]:
     """Write `path` through a temp file beside it, synced, then renamed over it: readers, and the file after a
     crash, see the old bytes or all the new ones. Each writer has its own temp file (hidden, removed on error),
-    so concurrent writers never mix their bytes; the last rename wins."""
+    so concurrent writers never mix their bytes; the last rename wins.
+
+    `check(staged)` may refuse the written file before anyone sees it: what it raises leaves `path` as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -95,6 +97,8 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        if check:
+            check(Path(tmp))
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary shared files
         os.replace(tmp, path)
     except BaseException:

@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from fer import model_history
 from fer.access import Owner, require
-from fer.files import DEFAULT_MODEL, ROOT, onnx_path, sidecar_path
+from fer.files import DEFAULT_MODEL, ROOT, atomic_write, onnx_path, sidecar_path
 from fer.locks import LOCK_ENV, lock_path, try_lock
 from fer.model_history import Entry
 from fer.train_config import TrainConfig
@@ -202,16 +201,15 @@ def save_upload(owner: Owner, runs_dir: Path, filename: str, data: bytes) -> Pat
     if used + len(data) > UPLOAD_QUOTA:
         raise ValueError(f"{filename}: the uploads folder is full ({used / 1e6:.0f} MB of "
                          f"{UPLOAD_QUOTA / 1e6:.0f} MB); delete old runs first.")
-    fd, tmp = tempfile.mkstemp(dir=uploads, suffix=suffix)
-    with os.fdopen(fd, "wb") as f:
+
+    def check(staged: Path) -> None:
+        try:
+            check_trainable(load_dataset(staged, name=final.name))
+        except ValueError as e:
+            raise ValueError(str(e).replace(str(staged), filename)) from None
+
+    with atomic_write(final, check=check) as f:
         f.write(data)
-    try:
-        ds = load_dataset(tmp)
-        check_trainable(ds)
-    except ValueError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ValueError(str(e).replace(tmp, filename)) from None
-    os.replace(tmp, final)
     return final
 
 

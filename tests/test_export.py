@@ -130,3 +130,13 @@ def test_export_without_the_onnx_package_is_a_clear_error(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="onnx is not installed"):
         export.export_onnx(ckpt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+def test_an_export_that_disagrees_with_torch_leaves_the_old_export_whole(tmp_path, monkeypatch):
+    ckpt = _checkpoint(tmp_path / "m.pt")
+    export.export_onnx(ckpt)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    monkeypatch.setattr(export, "TOLERANCE", -1.0)  # as if OpenCV and torch disagreed
+    with pytest.raises(ValueError, match="differs from torch"):
+        export.export_onnx(ckpt)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before and export_matches(ckpt)

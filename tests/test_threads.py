@@ -120,3 +120,16 @@ def test_a_write_that_fails_half_way_keeps_the_old_file(tmp_path):
         f.write(b"half of the new")
         raise OSError("disk full")
     assert path.read_bytes() == b"the old catalogue" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_write_its_check_refuses_keeps_the_old_file(tmp_path):
+    path = tmp_path / "upload.csv"
+    path.write_bytes(b"the old file")
+
+    def refuse(staged):
+        assert staged.read_bytes() == b"not a dataset"  # the check sees all the written bytes
+        raise ValueError("not trainable")
+
+    with pytest.raises(ValueError), atomic_write(path, check=refuse) as f:
+        f.write(b"not a dataset")
+    assert path.read_bytes() == b"the old file" and [p.name for p in tmp_path.iterdir()] == [path.name]
