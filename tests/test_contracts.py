@@ -1,5 +1,5 @@
-"""Structure the rest relies on: every fer module imports on its own (no import loop), and the one private
-attribute of streamlit-webrtc the app touches still exists."""
+"""Structure the rest relies on: every fer module imports on its own (no import loop), the one private
+attribute of streamlit-webrtc the app touches still exists, and the repository's model files stay small."""
 
 import inspect
 import subprocess
@@ -36,3 +36,10 @@ def test_streamlit_webrtc_still_has_the_attribute_keep_stream_alive_clears():
     assert hasattr(ctx, WEBRTC_RENDERED_RUN_COUNT), f"{where} is gone; app.keep_stream_alive no longer works"
     assert f"context.{WEBRTC_RENDERED_RUN_COUNT} is not None" in inspect.getsource(component), \
         f"{where} no longer drives the orphan check; re-check app.keep_stream_alive"
+
+
+def test_the_repositorys_model_files_stay_within_40_mb():
+    """Every clone and deploy downloads them: shipped model, export, candidates, resume checkpoints."""
+    tracked = subprocess.run(["git", "ls-files", "models"], cwd=ROOT, capture_output=True, text=True, check=True)
+    sizes = {f: (ROOT / f).stat().st_size for f in tracked.stdout.split() if f.endswith((".pt", ".onnx"))}
+    assert "models/emotion_cnn.pt" in sizes and sum(sizes.values()) <= 40e6, sizes
