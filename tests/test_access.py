@@ -211,7 +211,8 @@ def test_two_refreshes_at_once_make_one_and_the_catalogue_ends_valid(tmp_path):
 
 def test_six_clicks_make_one_download(env, monkeypatch):
     """Six clicks, each on a page drawn before any refresh started (so the button was live in every one)."""
-    with FaultyServer(imdb_dump(400), delay=0.5) as server:
+    # delay: the download must outlast six page runs even on a slow machine (0.5 s did not, once, in CI).
+    with FaultyServer(imdb_dump(400), delay=4) as server:
         monkeypatch.setenv("FER_IMDB_SOURCE", server.url)
         sessions = [_page(script=APP) for _ in range(6)]
         for at in sessions:
