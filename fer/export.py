@@ -33,18 +33,18 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None) -> Path:
     checkpoint = Path(checkpoint)
     out = Path(out) if out else onnx_path(checkpoint)
     model, meta = load_checkpoint(checkpoint)
-    diffs = []
+    diff = float("nan")  # OpenCV's largest difference from torch, measured by `check` for the sidecar
 
     def check(staged: Path) -> None:
         """Refuse an export that OpenCV cannot run or that disagrees with torch, before it replaces `out`."""
+        nonlocal diff
         probe = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
         try:
-            diff = np.abs(onnx_classifier(staged).predict(probe) - predict_proba(model, meta, probe)).max()
+            diff = float(np.abs(onnx_classifier(staged).predict(probe) - predict_proba(model, meta, probe)).max())
         except cv2.error as e:
             raise ValueError(f"{checkpoint}: OpenCV cannot run the ONNX export ({e.err}).") from None
         if not diff <= TOLERANCE:
             raise ValueError(f"{checkpoint}: the ONNX export differs from torch by {diff:.2g}.")
-        diffs.append(float(diff))
 
     with atomic_write(out, check=check) as f, warnings.catch_warnings():
         # The TorchScript exporter is deprecated, but it writes one self-contained file that OpenCV
@@ -57,7 +57,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None) -> Path:
         except torch.onnx.OnnxExporterError as e:  # e.g. "Module onnx is not installed!"
             raise ValueError(f"{checkpoint}: ONNX export failed: {e}") from None
     write_sidecar(checkpoint, sidecar_path(out), arch=meta["arch"], input_size=meta["input_size"], opset=OPSET,
-                  torch=torch.__version__, max_diff_vs_torch=diffs[0], **reading_info(meta))
+                  torch=torch.__version__, max_diff_vs_torch=diff, **reading_info(meta))
     return out
 
 
