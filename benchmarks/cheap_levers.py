@@ -1,6 +1,7 @@
 """Three accuracy levers that need no training, measured on PublicTest (the validation split) only.
 
     python -m benchmarks.cheap_levers [--models models/emotion_cnn.pt models/candidates/vgg-e30.pt ...]
+                                      [--levers crops biases ensembles]
 
 1. Test-time crops: the app averages a face with its mirror image (centre 40×40 of 48×48). Would averaging
    more crops (shifted by 2 or 4 px, each also mirrored) read better? It would cost one forward pass per crop.
@@ -24,6 +25,7 @@ from fer.data import load_dataset
 from fer.files import SHARED_FER, model_path
 from fer.model import load_checkpoint, predict_proba
 
+LEVERS = ("crops", "biases", "ensembles")
 CROPS = {  # name -> (dx, dy) offsets of the 40×40 crop from the centre, centre first; each crop is also mirrored
     "centre (shipped)": [(0, 0)],
     "centre + 4 corners ±2 px": [(0, 0), (-2, -2), (2, -2), (-2, 2), (2, 2)],
@@ -74,22 +76,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=str(SHARED_FER))
     p.add_argument("--models", nargs="+", default=[str(model_path())])
     p.add_argument("--bias-splits", type=int, default=50, help="random PublicTest halvings for lever 3")
+    p.add_argument("--levers", nargs="+", choices=LEVERS, default=list(LEVERS), help="which levers to measure")
     a = p.parse_args(argv)
     x, y = load_dataset(a.data).split("PublicTest")
     nets = {path: load_checkpoint(path) for path in a.models}
     # One centre pass per net serves all three levers (uncalibrated: lever 3's scale absorbs the temperature).
     centre = {path: predict_proba(model, meta, x, temperature=1.0) for path, (model, meta) in nets.items()}
-    for path, (model, meta) in nets.items():
+    for path, (model, meta) in nets.items() if "crops" in a.levers else ():
         print(f"{path}: PublicTest accuracy by test-time crops (each with its mirror)")
         for name, offsets in CROPS.items():
             probs = centre[path] + sum(predict_proba(model, meta, shifted(x, meta["input_size"], dx, dy),
                                                      temperature=1.0) for dx, dy in offsets[1:])
             print(f"  {name:28s} {len(offsets) * 2:2d} passes  {(probs.argmax(1) == y).mean():.2%}")
-    for path, probs in centre.items():
+    for path, probs in centre.items() if "biases" in a.levers else ():
         g = bias_gains(probs, y, a.bias_splits)
         print(f"{path}: per-class biases on held-out halves of PublicTest ({len(g)} fits): accuracy change "
               f"mean {g.mean():+.2%}, 5th-95th percentile {np.percentile(g, 5):+.2%} to {np.percentile(g, 95):+.2%}")
-    if len(nets) > 1:
+    if len(nets) > 1 and "ensembles" in a.levers:
         print("PublicTest accuracy of mean-probability ensembles")
         for r in range(1, len(centre) + 1):
             for members in itertools.combinations(centre, r):
