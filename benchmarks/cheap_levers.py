@@ -82,16 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     nets = {path: load_checkpoint(path) for path in a.models}
     # One centre pass per net serves all three levers (uncalibrated: lever 3's scale absorbs the temperature).
     centre = {path: predict_proba(model, meta, x, temperature=1.0) for path, (model, meta) in nets.items()}
-    for path, (model, meta) in nets.items() if "crops" in a.levers else ():
-        print(f"{path}: PublicTest accuracy by test-time crops (each with its mirror)")
-        for name, offsets in CROPS.items():
-            probs = centre[path] + sum(predict_proba(model, meta, shifted(x, meta["input_size"], dx, dy),
-                                                     temperature=1.0) for dx, dy in offsets[1:])
-            print(f"  {name:28s} {len(offsets) * 2:2d} passes  {(probs.argmax(1) == y).mean():.2%}")
-    for path, probs in centre.items() if "biases" in a.levers else ():
-        g = bias_gains(probs, y, a.bias_splits)
-        print(f"{path}: per-class biases on held-out halves of PublicTest ({len(g)} fits): accuracy change "
-              f"mean {g.mean():+.2%}, 5th-95th percentile {np.percentile(g, 5):+.2%} to {np.percentile(g, 95):+.2%}")
+    if "crops" in a.levers:
+        for path, (model, meta) in nets.items():
+            print(f"{path}: PublicTest accuracy by test-time crops (each with its mirror)")
+            for name, offsets in CROPS.items():
+                probs = centre[path] + sum(predict_proba(model, meta, shifted(x, meta["input_size"], dx, dy),
+                                                         temperature=1.0) for dx, dy in offsets[1:])
+                print(f"  {name:28s} {len(offsets) * 2:2d} passes  {(probs.argmax(1) == y).mean():.2%}")
+    if "biases" in a.levers:
+        for path, probs in centre.items():
+            g = bias_gains(probs, y, a.bias_splits)
+            print(f"{path}: per-class biases on held-out halves of PublicTest ({len(g)} fits): accuracy change mean "
+                  f"{g.mean():+.2%}, 5th-95th percentile {np.percentile(g, 5):+.2%} to {np.percentile(g, 95):+.2%}")
     if len(nets) > 1 and "ensembles" in a.levers:
         print("PublicTest accuracy of mean-probability ensembles")
         for r in range(1, len(centre) + 1):
