@@ -186,7 +186,7 @@ def load_checkpoint(path: str | Path | None = None) -> tuple[nn.Module, dict]:
     except RuntimeError:
         raise ValueError(f"{path}: weights do not match architecture {ckpt['arch']!r}.") from None
     model.eval().to(memory_format=torch.channels_last)
-    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "rng")}
+    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "rng", "swa")}
     return model, meta
 
 

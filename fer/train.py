@@ -4,8 +4,14 @@
     torchrun --standalone --nproc_per_node=2 -m fer.train ... (several processes: see fer/distributed.py)
 
 Writes runs/NAME/: config.json, history.jsonl (one line per epoch), last.pt (resumable), best.pt
-(best validation accuracy), train.log is whatever the caller redirects stdout to. Validation is
-PublicTest, or a seeded 10 % of Training for folder datasets; PrivateTest is never looked at here.
+(best validation accuracy), targets.npy (the soft targets, when the run has a teacher or FER+ votes),
+train.log is whatever the caller redirects stdout to. Validation is PublicTest, or a seeded 10 % of
+Training for folder datasets; PrivateTest is never looked at here.
+
+Stochastic weight averaging (--swa-start K): after K epochs of the one-cycle schedule the learning rate stays
+at --swa-lr and the weights are averaged after each epoch (Izmailov et al. 2018); the average, with its
+BatchNorm statistics measured again on training batches, is what is validated and kept as best.pt. With
+--init CKPT and --swa-start 0 this fine-tunes a trained model into an average of its neighbours.
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ import torch.nn.functional as F
 from fer import distributed
 from fer.data import check_trainable, load_dataset, load_extra, vote_distributions
 from fer.emotions import EMOTIONS
-from fer.files import write_text_atomic
+from fer.files import atomic_write, write_text_atomic
 from fer.locks import hold_for_trainer
-from fer.model import ARCHS, DEFAULT_INPUT_SIZE, InferenceNet, build_model, save_checkpoint
+from fer.model import ARCHS, DEFAULT_INPUT_SIZE, InferenceNet, build_model, load_checkpoint, save_checkpoint
 from fer.train_config import TrainConfig
 
 VAL_FRACTION = 0.1  # of Training, when the dataset has no PublicTest split
@@ -55,6 +61,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--distill-t", type=float, default=d.distill_t, help="temperature of the teacher's probabilities")
     p.add_argument("--webcam-aug", type=float, default=d.webcam_aug,
                    help="chance per image of each webcam condition (blur, low light, noise, an occluding patch)")
+    p.add_argument("--init", default=None, help="a checkpoint of the same net to start from (fine-tuning)")
+    p.add_argument("--swa-start", type=int, default=None,
+                   help="average the weights after each epoch from this one on, at the constant --swa-lr")
+    p.add_argument("--swa-lr", type=float, default=d.swa_lr, help="the learning rate of the averaged epochs")
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--dry-run", action="store_true", help="2 batches per epoch, small validation: a smoke test")
@@ -68,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
         return None, a
     if not a.data:
         p.error("--data is required (unless --resume).")
+    if a.swa_start is not None and not 0 <= a.swa_start < a.epochs:
+        p.error("--swa-start must be at least 0 and below --epochs.")
     return TrainConfig.from_dict({k: v for k, v in vars(a).items()}), a
 
 
@@ -81,6 +93,15 @@ def lr_at(step: int, total: int, peak: float) -> float:
         return peak / 25 + (peak - peak / 25) * step / warm
     t = (step - warm) / max(1, total - warm)
     return peak * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))) + peak * 1e-4
+
+
+def lr_for(cfg: TrainConfig, epoch: int, step: int, steps: int) -> float:
+    """The rate of a step: one-cycle over the epochs before averaging starts (all of them without SWA), then
+    SWA's constant rate."""
+    if cfg.swa_start is not None and epoch >= cfg.swa_start:
+        return cfg.swa_lr
+    cycle = cfg.epochs if cfg.swa_start is None else cfg.swa_start
+    return lr_at(epoch * steps + step, steps * cycle, cfg.lr)
 
 
 def augment(batch: torch.Tensor, size: int, gen: torch.Generator, webcam: float = 0.0) -> torch.Tensor:
@@ -186,6 +207,42 @@ def soft_targets(cfg: TrainConfig, ds, train_idx: np.ndarray) -> np.ndarray | No
     return target
 
 
+def run_targets(cfg: TrainConfig, ds, train_idx: np.ndarray, out: Path, resuming: bool,
+                d: distributed.Dist) -> np.ndarray | None:
+    """`soft_targets`, made once per run and kept in OUT/targets.npy: a resumed run reads them back, so it needs
+    neither its teacher checkpoints nor the votes file again (and cannot be taught by a changed teacher)."""
+    path = out / "targets.npy"
+    if resuming and path.is_file():
+        targets = np.load(path)
+        if targets.shape != (len(train_idx), len(EMOTIONS)):
+            raise ValueError(f"{path}: made for {len(targets)} training images, the data now has {len(train_idx)}.")
+        return targets
+    targets = soft_targets(cfg, ds, train_idx)
+    if targets is not None and d.main:
+        with atomic_write(path) as f:
+            np.save(f, targets)
+    return targets
+
+
+def init_weights(model: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Start from cfg.init's weights: the same net at the same input size, or a clear error."""
+    source, meta = load_checkpoint(cfg.init)
+    if (meta["arch"], meta["input_size"]) != (cfg.arch, cfg.input_size):
+        raise ValueError(f"{cfg.init}: a {meta['arch']} net at input {meta['input_size']}, but this run trains "
+                         f"{cfg.arch} at {cfg.input_size}.")
+    model.load_state_dict(source.state_dict())
+
+
+def swa_batches(tx: torch.Tensor, cfg: TrainConfig, meta: dict, device, n: int = 64):
+    """n augmented training batches, the same every time: what the average's BatchNorm statistics are measured on
+    (its running statistics are not an average of the members'). 64 × 128 faces settle them well."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    order = torch.randperm(len(tx), generator=gen)[:n * cfg.batch_size]
+    for i in range(0, len(order) - 1, cfg.batch_size):  # no batch of one: BatchNorm1d cannot measure it
+        xb = (augment(tx[order[i:i + cfg.batch_size]], meta["input_size"], gen, cfg.webcam_aug) - meta["mean"])
+        yield (xb / meta["std"]).to(device, memory_format=torch.channels_last)
+
+
 @torch.inference_mode()
 def validate(model, x: torch.Tensor, y: torch.Tensor, meta: dict, device) -> tuple[float, float]:
     """(mean negative log-likelihood, accuracy) on uint8 faces, of what the app runs (`InferenceNet`: mirrored too)."""
@@ -215,8 +272,8 @@ def resume_state(out: Path) -> tuple[TrainConfig, dict]:
     return TrainConfig.from_dict(state["config"]), state
 
 
-def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, total_steps: int, meta: dict,
-                device, d: distributed.Dist = distributed.ALONE) -> dict:
+def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, meta: dict, device,
+                d: distributed.Dist = distributed.ALONE) -> dict:
     """One pass of shuffled, augmented batches; returns the epoch's training figures (summed over processes)."""
     model.train()
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # per-epoch stream: resumable
@@ -234,7 +291,7 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, to
             idx = order[:2]  # NOTE: every process must step together (DDP's all-reduce), even on a short tail
         xb = ((augment(tx[idx], meta["input_size"], gen, cfg.webcam_aug) - meta["mean"]) / meta["std"])
         xb, yb = xb.to(device, memory_format=torch.channels_last), ty[idx].to(device)
-        lr = lr_at(epoch * steps + step, total_steps, cfg.lr)
+        lr = lr_for(cfg, epoch, step, steps)
         for g in opt.param_groups:
             g["lr"] = lr
         logits = model(xb)
@@ -276,7 +333,7 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
     ds = load_dataset(cfg.data, ferplus=cfg.ferplus)
     train_idx, val_x, val_y, val_name = split_data(ds, cfg.seed)
     train_x, train_y = ds.images[train_idx], ds.labels[train_idx]
-    targets = soft_targets(cfg, ds, train_idx)
+    targets = run_targets(cfg, ds, train_idx, out, state is not None, d)
     if cfg.extra_data:  # faces people gave with their answer (fer/contributions.py): training only
         extra = load_extra(cfg.extra_data)
         train_x, train_y = np.concatenate([train_x, extra.images]), np.concatenate([train_y, extra.labels])
@@ -298,7 +355,13 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
         torch.set_rng_state(state["rng"])
         start_epoch, best_acc = state["epoch"], state["best_val_acc"]
         history = saved_history(state, out)
-    elif d.main:
+    elif cfg.init:
+        init_weights(model, cfg)
+    # The running average of the weights (SWA), kept by the process that validates.
+    swa = torch.optim.swa_utils.AveragedModel(model) if cfg.swa_start is not None and d.main else None
+    if swa is not None and state is not None and "swa" in state:
+        swa.load_state_dict(state["swa"])
+    if state is None and d.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "device": str(device), "validation": val_name,
                                                       "n_train": len(train_y), "n_val": len(val_y),
@@ -311,14 +374,21 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
     vx, vy = torch.from_numpy(val_x), torch.from_numpy(val_y)
     say(f"train {len(ty)} images, validate on {val_name} ({len(vy)}), {cfg.arch} input {cfg.input_size}, "
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, device {device}"
-        f"{f', {d.world} processes' if d.world > 1 else ''}, epochs {start_epoch + 1}..{cfg.epochs}", flush=True)
+        f"{f', {d.world} processes' if d.world > 1 else ''}, epochs {start_epoch + 1}..{cfg.epochs}"
+        f"{f', weights averaged from epoch {cfg.swa_start + 1}' if swa is not None else ''}", flush=True)
     last = cfg.epochs if epochs_now is None else min(cfg.epochs, start_epoch + epochs_now)
     for epoch in range(start_epoch, last):
         t0 = time.time()
         row = {"epoch": epoch + 1, "epochs": cfg.epochs,
-               **train_epoch(step_model, opt, cfg, tx, ty, epoch, steps, steps * cfg.epochs, meta, device, d)}
+               **train_epoch(step_model, opt, cfg, tx, ty, epoch, steps, meta, device, d)}
         if d.main:
-            best_acc = _finish_epoch(row, history, model, opt, meta, out, vx, vy, val_name, best_acc, device, t0)
+            scored = model
+            if swa is not None and epoch >= cfg.swa_start:
+                swa.update_parameters(model)
+                torch.optim.swa_utils.update_bn(swa_batches(tx, cfg, meta, device), swa)
+                scored, row["averaged"] = swa.module, int(swa.n_averaged)
+            best_acc = _finish_epoch(row, history, model, scored, opt, meta, out, vx, vy, val_name, best_acc,
+                                     device, t0, {} if swa is None else {"swa": swa.state_dict()})
         distributed.barrier(d)
     say(f"done: best {val_name} accuracy {best_acc:.4f} -> {out / 'best.pt'}" if last == cfg.epochs else
         f"stopped after epoch {last} of {cfg.epochs}: continue with --resume --out {out}", flush=True)
@@ -338,23 +408,24 @@ def write_history(out: Path, history: list[dict]) -> None:
     write_text_atomic(out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in history))
 
 
-def _finish_epoch(row: dict, history: list[dict], model, opt, meta: dict, out: Path, vx, vy, val_name: str,
-                  best_acc: float, device, t0: float) -> float:
-    """Validate, save best.pt / last.pt, then history.jsonl, print the epoch; returns the best accuracy.
+def _finish_epoch(row: dict, history: list[dict], model, scored, opt, meta: dict, out: Path, vx, vy, val_name: str,
+                  best_acc: float, device, t0: float, resume_extra: dict) -> float:
+    """Validate `scored` (the model, or its weight average), save best.pt / last.pt, then history.jsonl, print the
+    epoch; returns the best accuracy.
 
     last.pt carries the history itself and history.jsonl is rewritten from it (here and on resume), so a stop
     at any instant can neither lose an epoch's line nor leave one whose checkpoint is missing.
     """
     epoch = row["epoch"]
-    row["val_loss"], row["val_acc"] = validate(model, vx, vy, meta, device)
+    row["val_loss"], row["val_acc"] = validate(scored, vx, vy, meta, device)
     row["seconds"] = round(time.time() - t0, 2)
     history.append(row)
     if row["val_acc"] > best_acc:
         best_acc = row["val_acc"]
-        save_checkpoint(out / "best.pt", model, meta, metrics={"val_accuracy": best_acc, "val_split": val_name,
-                                                               "epoch": epoch})
+        save_checkpoint(out / "best.pt", scored, meta, metrics={"val_accuracy": best_acc, "val_split": val_name,
+                                                                "epoch": epoch})
     save_checkpoint(out / "last.pt", model, meta, optimizer=opt.state_dict(), rng=torch.get_rng_state(),
-                    epoch=epoch, best_val_acc=best_acc, history=history)
+                    epoch=epoch, best_val_acc=best_acc, history=history, **resume_extra)
     write_history(out, history)
     print(f"epoch {epoch}/{row['epochs']}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
           f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  lr {row['lr']:.4g}  "

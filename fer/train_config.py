@@ -23,6 +23,9 @@ class TrainConfig:
     distill: float = 0.3  # ... with this weight
     distill_t: float = 2.0  # ... at this temperature
     webcam_aug: float = 0.0  # per image, the chance of each webcam condition: blur, low light, noise, occlusion
+    init: str | None = None  # a checkpoint whose weights the run starts from (fine-tuning), not random ones
+    swa_start: int | None = None  # from this epoch on: constant swa_lr, and the weights averaged after each epoch
+    swa_lr: float = 0.01  # the learning rate of those epochs (SWA)
     seed: int = 0
     dry_run: bool = False  # 2 batches per epoch, small validation: a smoke test
     device: str = "auto"  # auto | cpu | cuda

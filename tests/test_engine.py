@@ -47,9 +47,10 @@ def test_folder_dataset_validates_on_a_slice_of_training(tiny_folder, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["validation"] == "10% of Training"
 
 
+@pytest.mark.parametrize("swa", [[], ["--swa-start", "1"]], ids=["plain", "swa"])
 @pytest.mark.parametrize("stop", ["before", "after"])
-def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_path, monkeypatch, stop):
-    assert _train(tiny_csv, tmp_path / "full", "--epochs", "3") == 0
+def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_path, monkeypatch, stop, swa):
+    assert _train(tiny_csv, tmp_path / "full", "--epochs", "3", *swa) == 0
     # Stop a second, identical run just before or just after epoch 2's last.pt is written (as a kill would).
     real_save = train.save_checkpoint
 
@@ -63,7 +64,7 @@ def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_pat
 
     monkeypatch.setattr(train, "save_checkpoint", save_and_stop)
     with pytest.raises(KeyboardInterrupt):
-        _train(tiny_csv, tmp_path / "cut", "--epochs", "3")
+        _train(tiny_csv, tmp_path / "cut", "--epochs", "3", *swa)
     monkeypatch.setattr(train, "save_checkpoint", real_save)
     assert train.main(["--data", "ignored", "--out", str(tmp_path / "cut"), "--resume", "--threads", "1"]) == 0
 
@@ -71,10 +72,12 @@ def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_pat
     full = [json.loads(line) for line in (tmp_path / "full" / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in cut] == [1, 2, 3]  # each epoch once: none lost, none repeated
     assert [h["lr"] for h in cut] == [h["lr"] for h in full]
-    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["state_dict"]
-    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["state_dict"]
-    for k in a:
-        torch.testing.assert_close(a[k], b[k])
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    for part in ["state_dict"] + (["swa"] if swa else []):
+        assert a[part].keys() == b[part].keys()
+        for k in a[part]:
+            torch.testing.assert_close(a[part][k], b[part][k])
 
 
 def test_resume_of_a_run_without_history_in_its_checkpoint_drops_lines_past_it(tiny_csv, tmp_path):
@@ -219,6 +222,68 @@ def test_distillation_training_lowers_the_loss(tiny_csv, tmp_path):
     losses = [json.loads(line)["train_loss"] for line in (out / "history.jsonl").read_text().splitlines()]
     assert losses[-1] < losses[0]
     assert load_checkpoint(out / "best.pt")[1]["config"]["teacher"] == str(DEFAULT_MODEL)
+
+
+def test_a_resumed_run_reads_its_targets_back_and_needs_no_teacher(tiny_csv, tmp_path):
+    teacher, out = tmp_path / "teacher.pt", tmp_path / "kd"
+    teacher.write_bytes(DEFAULT_MODEL.read_bytes())
+    assert _train(tiny_csv, out, "--epochs", "2", "--epochs-now", "1", "--teacher", str(teacher),
+                  "--distill", "0.5") == 0
+    targets = np.load(out / "targets.npy")
+    assert targets.shape == (42, 7)  # tiny_csv's Training rows
+    np.testing.assert_allclose(targets.sum(1), 1, rtol=1e-5)
+    teacher.unlink()  # e.g. resumed on another machine, or the teacher file was replaced since
+    assert train.main(["--out", str(out), "--resume", "--threads", "1"]) == 0
+    assert [json.loads(line)["epoch"] for line in (out / "history.jsonl").read_text().splitlines()] == [1, 2]
+    np.testing.assert_array_equal(np.load(out / "targets.npy"), targets)
+
+
+def test_init_starts_from_the_checkpoints_weights(tiny_csv, tmp_path, capsys):
+    assert _train(tiny_csv, tmp_path / "ft", "--epochs", "1", "--init", str(DEFAULT_MODEL), "--lr", "1e-9") == 0
+    start = load_checkpoint(DEFAULT_MODEL)[0].state_dict()
+    tuned = load_checkpoint(tmp_path / "ft" / "best.pt")[0].state_dict()
+    convs = [k for k in start if k.endswith(".weight") and start[k].ndim == 4]
+    for k in convs:  # a learning rate of ~0: the weights are the shipped model's
+        torch.testing.assert_close(tuned[k], start[k], atol=1e-6, rtol=0)
+    assert _train(tiny_csv, tmp_path / "fresh", "--epochs", "1") == 0
+    fresh = load_checkpoint(tmp_path / "fresh" / "best.pt")[0].state_dict()
+    assert all((fresh[k] - start[k]).abs().max() > 1e-2 for k in convs)
+    assert _train(tiny_csv, tmp_path / "other", "--arch", "cnn3", "--epochs", "1", "--init", str(DEFAULT_MODEL)) == 2
+    assert "a vgg net at input 40, but this run trains cnn3 at 48" in capsys.readouterr().err
+
+
+def test_swa_keeps_the_mean_of_the_weights_after_each_averaged_epoch(tiny_csv, tmp_path, monkeypatch):
+    ends = {}  # the trained (not averaged) weights after each epoch
+    real_save = train.save_checkpoint
+
+    def keep(path, model, meta, **extra):
+        if path.name == "last.pt":
+            ends[extra["epoch"]] = {k: v.clone() for k, v in model.state_dict().items()}
+        real_save(path, model, meta, **extra)
+
+    monkeypatch.setattr(train, "save_checkpoint", keep)
+    real_validate, calls = train.validate, []
+
+    def better_each_epoch(*args):  # so that best.pt is the last epoch's: an average of two
+        calls.append(real_validate(*args))
+        return calls[-1][0], len(calls) / 10
+
+    monkeypatch.setattr(train, "validate", better_each_epoch)
+    out = tmp_path / "swa"
+    assert _train(tiny_csv, out, "--epochs", "4", "--swa-start", "2", "--swa-lr", "0.02") == 0
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h.get("averaged") for h in history] == [None, None, 1, 2]
+    assert [h["lr"] for h in history][2:] == [0.02, 0.02] and history[1]["lr"] != 0.02
+    average = {k: (ends[3][k] + ends[4][k]) / 2 for k in ends[4]}
+    avg = torch.load(out / "last.pt", weights_only=True)["swa"]
+    names = [name for name, _ in build_model("vgg").named_parameters()]
+    for name in names:
+        torch.testing.assert_close(avg[f"module.{name}"], average[name])
+    model, best = load_checkpoint(out / "best.pt")
+    assert best["metrics"]["epoch"] == 4
+    kept = model.state_dict()
+    for name in names:  # best.pt holds what was scored: the average
+        torch.testing.assert_close(kept[name], average[name])
 
 
 def test_webcam_conditions_only_when_asked_and_stay_in_range():
