@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +41,13 @@ VAL_FRACTION = 0.1  # of Training, when the dataset has no PublicTest split
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argparse.Namespace]:
-    """(config, run options). With --resume the config is None: it is read back from the run's last.pt."""
+    """(config, run options). With --resume the config is None: it is read back from the run's last.pt (and
+    --epochs, if given, extends a weight-averaging run: see `extended`)."""
     d = TrainConfig(data="")
     p = argparse.ArgumentParser(description="Train an emotion CNN on FER2013.")
     p.add_argument("--data", help="fer2013.csv[.gz], a Kaggle train/test folder, or its .zip (not with --resume)")
     p.add_argument("--arch", default=d.arch, choices=list(ARCHS))
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--epochs", type=int, default=None, help=f"(default {d.epochs}; with --resume: extend an SWA run)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
@@ -76,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     a = p.parse_args(argv)
     if a.resume:
         return None, a
+    a.epochs = d.epochs if a.epochs is None else a.epochs
     if not a.data:
         p.error("--data is required (unless --resume).")
     if a.swa_start is not None and not 0 <= a.swa_start < a.epochs:
@@ -272,6 +275,20 @@ def resume_state(out: Path) -> tuple[TrainConfig, dict]:
     return TrainConfig.from_dict(state["config"]), state
 
 
+def extended(cfg: TrainConfig, state: dict, epochs: int, out: Path) -> TrainConfig:
+    """The run's config with more epochs. Only for a run in its averaging phase: its rate is constant from there
+    on, so more epochs are the same run, longer; a one-cycle schedule would become another schedule."""
+    if cfg.swa_start is None or state["epoch"] < cfg.swa_start:
+        raise ValueError("only a run that has reached its weight-averaging epochs (--swa-start) can be extended: "
+                         "a one-cycle schedule would change under it.")
+    if epochs <= cfg.epochs:
+        raise ValueError(f"--epochs {epochs}: the run already has {cfg.epochs} epochs.")
+    if int(os.environ.get("RANK", "0")) == 0:  # config.json tells the training page how long the run is
+        info = json.loads((out / "config.json").read_text())
+        write_text_atomic(out / "config.json", json.dumps({**info, "epochs": epochs}, indent=2))
+    return replace(cfg, epochs=epochs)
+
+
 def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, meta: dict, device,
                 d: distributed.Dist = distributed.ALONE) -> dict:
     """One pass of shuffled, augmented batches; returns the epoch's training figures (summed over processes)."""
@@ -308,15 +325,19 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, me
             "images_per_s": round(seen / max(seconds, 1e-9), 1)}
 
 
-def train(cfg: TrainConfig | None, out: Path, threads: int = 1, epochs_now: int | None = None) -> dict:
+def train(cfg: TrainConfig | None, out: Path, threads: int = 1, epochs_now: int | None = None,
+          extend_to: int | None = None) -> dict:
     """Train (or, with cfg None, resume) the run in `out`; returns {"best_val_acc": ...}.
 
     Under torchrun each process runs this; rank 0 alone validates and writes (fer/distributed.py).
     epochs_now: stop after this many epochs in this call (the run stays resumable).
+    extend_to: on resume, the run's new number of epochs (`extended`).
     """
     state = None
     if cfg is None:
         cfg, state = resume_state(out)
+        if extend_to is not None:
+            cfg = extended(cfg, state, extend_to, out)
     d, device = distributed.setup(pick_device(cfg.device))
     try:
         return _train(cfg, state, out, threads, epochs_now, d, device)
@@ -450,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     if writer and out.is_dir():
         pid.write_text(str(os.getppid() if distributed.launched() else os.getpid()))
     try:
-        train(cfg, out, args.threads, args.epochs_now)
+        train(cfg, out, args.threads, args.epochs_now, args.epochs if args.resume else None)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2

@@ -286,6 +286,21 @@ def test_swa_keeps_the_mean_of_the_weights_after_each_averaged_epoch(tiny_csv, t
         torch.testing.assert_close(kept[name], average[name])
 
 
+def test_an_averaging_run_can_be_extended_and_a_one_cycle_run_cannot(tiny_csv, tmp_path, capsys):
+    out = tmp_path / "swa"
+    assert _train(tiny_csv, out, "--epochs", "2", "--swa-start", "1") == 0
+    assert train.main(["--out", str(out), "--resume", "--epochs", "4", "--threads", "1"]) == 0
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h.get("averaged") for h in history] == [None, 1, 2, 3]  # the same average, continued
+    assert json.loads((out / "config.json").read_text())["epochs"] == 4  # the training page reads it
+    assert load_checkpoint(out / "last.pt")[1]["config"]["epochs"] == 4
+    plain = tmp_path / "plain"
+    assert _train(tiny_csv, plain, "--epochs", "2") == 0
+    assert train.main(["--out", str(plain), "--resume", "--epochs", "4", "--threads", "1"]) == 2
+    assert "a one-cycle schedule would change under it" in capsys.readouterr().err
+    assert len((plain / "history.jsonl").read_text().splitlines()) == 2
+
+
 def test_webcam_conditions_only_when_asked_and_stay_in_range():
     from fer.train import augment
 
