@@ -275,7 +275,7 @@ def resume_state(out: Path) -> tuple[TrainConfig, dict]:
     return TrainConfig.from_dict(state["config"]), state
 
 
-def extended(cfg: TrainConfig, state: dict, epochs: int, out: Path) -> TrainConfig:
+def extended(cfg: TrainConfig, state: dict, epochs: int) -> TrainConfig:
     """The run's config with more epochs. Only for a run in its averaging phase: its rate is constant from there
     on, so more epochs are the same run, longer; a one-cycle schedule would become another schedule."""
     if cfg.swa_start is None or state["epoch"] < cfg.swa_start:
@@ -283,9 +283,6 @@ def extended(cfg: TrainConfig, state: dict, epochs: int, out: Path) -> TrainConf
                          "a one-cycle schedule would change under it.")
     if epochs <= cfg.epochs:
         raise ValueError(f"--epochs {epochs}: the run already has {cfg.epochs} epochs.")
-    if int(os.environ.get("RANK", "0")) == 0:  # config.json tells the training page how long the run is
-        info = json.loads((out / "config.json").read_text())
-        write_text_atomic(out / "config.json", json.dumps({**info, "epochs": epochs}, indent=2))
     return replace(cfg, epochs=epochs)
 
 
@@ -337,7 +334,7 @@ def train(cfg: TrainConfig | None, out: Path, threads: int = 1, epochs_now: int 
     if cfg is None:
         cfg, state = resume_state(out)
         if extend_to is not None:
-            cfg = extended(cfg, state, extend_to, out)
+            cfg = extended(cfg, state, extend_to)
     d, device = distributed.setup(pick_device(cfg.device))
     try:
         return _train(cfg, state, out, threads, epochs_now, d, device)
@@ -382,11 +379,12 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
     swa = torch.optim.swa_utils.AveragedModel(model) if cfg.swa_start is not None and d.main else None
     if swa is not None and state is not None and "swa" in state:
         swa.load_state_dict(state["swa"])
-    if state is None and d.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({**cfg.to_dict(), "device": str(device), "validation": val_name,
-                                                      "n_train": len(train_y), "n_val": len(val_y),
-                                                      "processes": d.world}, indent=2))
+    # config.json tells the training page what the run is and how long: written at the start, and again when a
+    # resume extends it (`extended`).
+    if d.main and (state is None or cfg.epochs != state["config"]["epochs"]):
+        write_text_atomic(out / "config.json", json.dumps({**cfg.to_dict(), "device": str(device),
+                                                           "validation": val_name, "n_train": len(train_y),
+                                                           "n_val": len(val_y), "processes": d.world}, indent=2))
     if d.main:
         write_history(out, history)
     step_model = distributed.wrap(model, d, device)  # after loading: DDP broadcasts rank 0's weights
