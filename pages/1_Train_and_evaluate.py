@@ -23,7 +23,7 @@ from fer.train_config import TrainConfig
 
 RUNS_DIR = runs_dir()
 MODEL = model_path()
-ARCHS = ("cnn1", "cnn2", "cnn3", "vgg")  # fer.model.ARCHS, without importing torch for visitors
+ARCHS = ("cnn1", "cnn2", "cnn3", "vgg", "vgg-wide")  # fer.model.ARCHS, without importing torch for visitors
 MAX_DATASET_MB = 120  # the dataset uploader's limit (FER2013 as .csv.gz: 94 MB)
 EVALUATIONS = RUNS_DIR / "evaluations"  # stored results, readable by visitors
 

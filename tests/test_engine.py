@@ -8,14 +8,14 @@ from fer import evaluate, train
 from fer.data import load_dataset, vote_distributions
 from fer.emotions import EMOTIONS
 from fer.files import DEFAULT_MODEL, ROOT
-from fer.model import build_model, load_checkpoint, predict_proba, save_checkpoint
+from fer.model import ARCHS, DEFAULT_INPUT_SIZE, build_model, load_checkpoint, predict_proba, save_checkpoint
 from tests.conftest import FER_CSV, synthetic_faces
 
 
-@pytest.mark.parametrize("arch", ["cnn1", "cnn2", "cnn3", "vgg"])
+@pytest.mark.parametrize("arch", list(ARCHS))
 def test_architectures_give_seven_logits(arch):
     model = build_model(arch).eval()
-    size = 40 if arch == "vgg" else 48
+    size = DEFAULT_INPUT_SIZE[arch]
     assert model(torch.zeros(2, 1, size, size)).shape == (2, 7)
 
 

@@ -11,7 +11,15 @@ from fer import evaluate, export
 from fer.classifier import load_classifier
 from fer.data import load_dataset
 from fer.files import DEFAULT_MODEL, export_matches, onnx_path, sidecar_path
-from fer.model import build_model, load_checkpoint, predict_proba, record_metrics, save_checkpoint
+from fer.model import (
+    ARCHS,
+    DEFAULT_INPUT_SIZE,
+    build_model,
+    load_checkpoint,
+    predict_proba,
+    record_metrics,
+    save_checkpoint,
+)
 from tests.conftest import FER_CSV
 
 
@@ -20,7 +28,7 @@ def _faces(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _checkpoint(path, arch="cnn3"):
-    size = 40 if arch == "vgg" else 48
+    size = DEFAULT_INPUT_SIZE[arch]
     save_checkpoint(path, build_model(arch, size).eval(), {"arch": arch, "input_size": size, "mean": 0.5, "std": 0.25})
     return path
 
@@ -34,7 +42,7 @@ def shipped_copy(tmp_path):
     return model
 
 
-@pytest.mark.parametrize("arch", ["cnn1", "cnn2", "cnn3", "vgg"])
+@pytest.mark.parametrize("arch", list(ARCHS))
 def test_every_architecture_exports_and_opencv_gives_torchs_probabilities(tmp_path, arch):
     ckpt = _checkpoint(tmp_path / "m.pt", arch)
     assert export.main(["--model", str(ckpt)]) == 0
