@@ -13,7 +13,7 @@ from fer import model_history, runs
 from fer.access import Owner
 from fer.classifier import load_classifier
 from fer.files import DEFAULT_MODEL, export_matches
-from fer.model import load_checkpoint
+from fer.model import ARCHS, load_checkpoint
 from fer.train_config import TrainConfig
 from tests.conftest import ROOT
 
@@ -55,6 +55,12 @@ def _train_from_page(at, data, name="tiny"):
     at.checkbox(key="dry_run").check()
     at.button[0].click().run()
     return at
+
+
+def test_offers_every_architecture_fer_train_accepts(env):
+    # The page keeps its own list so that visitors never import torch; it must not drift from fer.model's.
+    at = _page().run()
+    assert at.selectbox(key="arch").options == [arch.upper() for arch in ARCHS]
 
 
 def test_renders_with_no_runs(env):
