@@ -51,23 +51,40 @@ def metrics_from_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...] 
     }
 
 
+def _bin_gaps(conf: np.ndarray, correct: np.ndarray, bins: int):
+    """Equal-width confidence bins: (bin mask, its |accuracy - confidence|) for every non-empty bin."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            yield b, m, abs(correct[m].mean() - conf[m].mean())
+
+
 def calibration_figures(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict:
     """Expected calibration error (equal-width confidence bins), negative log-likelihood, and the reliability
     diagram's bins: how far the stated confidence is from the accuracy it delivers."""
     conf, pred = probs.max(1), probs.argmax(1)
     correct = (pred == labels).astype(float)
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
     table, ece = [], 0.0
-    for b in range(bins):
-        m = which == b
-        if m.any():
-            gap = abs(correct[m].mean() - conf[m].mean())
-            ece += m.mean() * gap
-            table.append({"confidence": float(conf[m].mean()), "accuracy": float(correct[m].mean()),
-                          "count": int(m.sum()), "low": float(edges[b]), "high": float(edges[b + 1])})
+    for b, m, gap in _bin_gaps(conf, correct, bins):
+        ece += m.mean() * gap
+        table.append({"confidence": float(conf[m].mean()), "accuracy": float(correct[m].mean()),
+                      "count": int(m.sum()), "low": b / bins, "high": (b + 1) / bins})
     nll = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()) if len(labels) else 0.0
     return {"ece": float(ece), "nll": nll, "reliability": table}
+
+
+def ece_noise_floor(conf: np.ndarray, bins: int = 15, trials: int = 200, seed: int = 0) -> dict:
+    """The ECE a *perfectly* calibrated model with these confidences would show on this many faces: each reading
+    right with exactly its stated chance, drawn `trials` times. Mean and 95th percentile.
+
+    ECE is never 0 on a finite test set (each bin's accuracy is a sample); an ECE within this range cannot be
+    told apart from perfect calibration on this data."""
+    rng = np.random.default_rng(seed)
+    eces = [sum(m.mean() * gap for _, m, gap in _bin_gaps(conf, (rng.random(len(conf)) < conf).astype(float), bins))
+            for _ in range(trials)]
+    return {"mean": float(np.mean(eces)), "p95": float(np.percentile(eces, 95))}
 
 
 def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_predictions: bool = False,
@@ -96,7 +113,8 @@ def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_p
     seconds = time.perf_counter() - t0
     cm = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
     np.add.at(cm, (y, probs.argmax(1)), 1)
-    out = {**metrics_from_confusion(cm), **calibration_figures(probs, y), "model": str(path), "arch": meta["arch"],
+    out = {**metrics_from_confusion(cm), **calibration_figures(probs, y),
+           "ece_noise_floor": ece_noise_floor(probs.max(1)), "model": str(path), "arch": meta["arch"],
            "backend": "onnx" if onnx else "torch", "data": str(data),
            "label_source": "FER+ majority" if ferplus else "FER2013", "split": split, "n": int(len(y)),
            "images_per_s": round(len(y) / seconds, 1)}
@@ -165,8 +183,12 @@ def format_report(m: dict) -> str:
     """Readable tables: summary, per-class metrics and the confusion matrix."""
     lines = [f"{m.get('split', '')}: {m.get('n', sum(map(sum, m['confusion_matrix'])))} images, "
              f"accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}"
-             + (f", ECE {m['ece']:.4f} (15 bins), NLL {m['nll']:.4f}" if "ece" in m else ""), "",
-             f"{'class':10s} {'precision':>9s} {'recall':>7s} {'f1':>7s} {'support':>8s}"]
+             + (f", ECE {m['ece']:.4f} (15 bins), NLL {m['nll']:.4f}" if "ece" in m else "")]
+    if "ece_noise_floor" in m:
+        f = m["ece_noise_floor"]
+        lines.append(f"(a perfectly calibrated model with these confidences would show ECE {f['mean']:.4f} on average "
+                     f"on {m['n']} faces, up to {f['p95']:.4f} at the 95th percentile)")
+    lines += ["", f"{'class':10s} {'precision':>9s} {'recall':>7s} {'f1':>7s} {'support':>8s}"]
     for c, r in m["per_class"].items():
         lines.append(f"{c:10s} {r['precision']:9.3f} {r['recall']:7.3f} {r['f1']:7.3f} {r['support']:8d}")
     short = [c[:7] for c in m["classes"]]

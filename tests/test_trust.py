@@ -12,6 +12,7 @@ from fer.classifier import load_classifier
 from fer.contributions import contribute, withdraw
 from fer.data import FaceDataset, load_dataset
 from fer.emotions import EMOTIONS
+from fer.evaluate import calibration_figures, ece_noise_floor
 from fer.explain import occlusion_map
 from fer.files import DEFAULT_MODEL, export_matches
 from fer.model import load_checkpoint, predict_proba
@@ -54,6 +55,25 @@ def test_the_shipped_model_is_calibrated_and_its_export_says_so():
     info = load_classifier(DEFAULT_MODEL).info
     assert meta["temperature"] != 1.0 and info["temperature"] == meta["temperature"]
     assert info["uncertain_below"] == meta["uncertain_below"] and len(info["neutral_reference"]) == 7
+
+
+def test_the_ece_noise_floor_brackets_a_perfectly_calibrated_model():
+    # Readings that are right exactly as often as they claim: their measured ECE falls inside the floor's range
+    # (this is what lets the model card tell "miscalibrated" from "a finite test set"); a model whose confidence
+    # is far from its accuracy falls outside it, and the floor shrinks as the test set grows.
+    rng = np.random.default_rng(1)
+    conf = rng.uniform(0.3, 1.0, 3000)
+    probs = np.zeros((3000, 7))
+    probs[:, 0] = conf
+    probs[:, 1:] = ((1 - conf) / 6)[:, None]
+    floor = ece_noise_floor(conf)
+    inside = [calibration_figures(probs, np.where(rng.random(3000) < conf, 0, 1))["ece"] <= floor["p95"]
+              for _ in range(40)]
+    assert sum(inside) >= 32
+    overconfident = np.where(rng.random(3000) < conf - 0.1, 0, 1)
+    assert calibration_figures(probs, overconfident)["ece"] > floor["p95"]
+    assert ece_noise_floor(np.tile(conf, 10))["mean"] < floor["mean"] / 2
+    assert ece_noise_floor(np.ones(100)) == {"mean": 0.0, "p95": 0.0}
 
 
 def test_an_uncertain_reading_is_flagged_and_the_stream_keeps_its_last_sure_mood():
