@@ -1,7 +1,7 @@
 """How many live viewers one server carries: N viewers, each its own LiveMood on its own thread, all sharing
 the app's one cached recogniser, each fed its own 640x480 camera stream of a moving real face at 30 fps.
 
-    python -m benchmarks.capacity [--viewers 1 2 4 8] [--seconds 10] [--fps 30]
+    python -m benchmarks.capacity [--viewers 1 2 4 8] [--seconds 10] [--fps 30] [--model CKPT]
 
 A viewer takes the newest frame of its camera whenever it is free (as streamlit-webrtc does: frames that
 arrive while a frame is being processed are dropped, never queued). Prints processed frames/s per viewer
@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--viewers", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--model", default=None, help="checkpoint (default: the shipped model; its ONNX export if current)")
     a = p.parse_args(argv)
-    rec = EmotionRecognizer.load()  # one, as the app's st.cache_resource holds it
+    rec = EmotionRecognizer.load(a.model)  # one, as the app's st.cache_resource holds it
     print(f"classifier {rec.classifier.backend}; {a.fps:.0f} fps cameras; {a.seconds:.0f} s per row")
     print(f"{'viewers':>7s} {'min fps':>8s} {'median fps':>10s} {'failed frames':>13s}  detector copies")
     for n in a.viewers:
