@@ -1,10 +1,11 @@
 """Training throughput (images/s): forward + backward + SGD step on random data.
 
-    python -m benchmarks.train_throughput [--archs vgg cnn1] [--batch-size 128] [--steps 10]
+    python -m benchmarks.train_throughput [--archs vgg cnn1] [--batch-size 128] [--steps 10] [--bf16]
     python -m benchmarks.train_throughput --ddp [--processes 2] [--arch vgg]
 
 --ddp compares, at the same global batch, one process using every core against N DistributedDataParallel
 processes (gloo on the CPU, nccl on GPUs) sharing them: what `torchrun --nproc_per_node=N -m fer.train` gains.
+--bf16 adds a row per net trained in bfloat16 autocast: what `fer.train --bf16` gains.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from fer.model import DEFAULT_INPUT_SIZE, build_model
+from fer.train import training_logits
 
 
 def measure(arch: str, batch_size: int, steps: int, channels_last: bool = True, device: str = "cpu",
-            ddp: bool = False) -> float:
+            ddp: bool = False, bf16: bool = False) -> float:
     """Images/s of this process (batch_size per step)."""
     size = DEFAULT_INPUT_SIZE[arch]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -38,7 +40,7 @@ def measure(arch: str, batch_size: int, steps: int, channels_last: bool = True, 
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-        loss = F.cross_entropy(step_model(x), y)
+        loss = F.cross_entropy(training_logits(step_model, x, bf16), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -79,6 +81,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--ddp", action="store_true")
     p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--bf16", action="store_true", help="also measure bfloat16 autocast")
     a = p.parse_args()
     cores = os.cpu_count() or 1
     if a.ddp:
@@ -98,9 +101,9 @@ def main() -> None:
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch_size}")
     for arch in a.archs:
-        for cl in (True, False):
-            print(f"{arch:5s} {'channels_last' if cl else 'contiguous   '} "
-                  f"{measure(arch, a.batch_size, a.steps, cl):7.0f} img/s", flush=True)
+        for cl, bf16 in [(True, False), (False, False)] + [(True, True)] * a.bf16:
+            print(f"{arch:8s} {'channels_last' if cl else 'contiguous   '} {'bf16' if bf16 else 'fp32'} "
+                  f"{measure(arch, a.batch_size, a.steps, cl, bf16=bf16):7.0f} img/s", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ class TrainConfig:
     init: str | None = None  # a checkpoint whose weights the run starts from (fine-tuning), not random ones
     swa_start: int | None = None  # from this epoch on: constant swa_lr, and the weights averaged after each epoch
     swa_lr: float = 0.01  # the learning rate of those epochs (SWA)
+    bf16: bool = False  # forward and backward in bfloat16 (torch.autocast); weights, optimizer and checkpoints float32
     seed: int = 0
     dry_run: bool = False  # 2 batches per epoch, small validation: a smoke test
     device: str = "auto"  # auto | cpu | cuda

@@ -253,6 +253,29 @@ def test_init_starts_from_the_checkpoints_weights(tiny_csv, tmp_path, capsys):
     assert "a vgg net at input 40, but this run trains cnn3 at 48" in capsys.readouterr().err
 
 
+def test_bf16_trains_in_bfloat16_and_keeps_float32_weights(tiny_csv, tmp_path, monkeypatch):
+    seen = []  # the dtype each convolution's output had, in training mode only
+
+    def build_and_watch(*args, **kwargs):
+        model = build_model(*args, **kwargs)
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.register_forward_hook(lambda mod, i, o: seen.append(o.dtype) if mod.training else None)
+        return model
+
+    monkeypatch.setattr(train, "build_model", build_and_watch)
+    out = tmp_path / "bf16"
+    assert train.main(["--data", str(tiny_csv), "--arch", "vgg", "--batch-size", "8", "--epochs", "6", "--out",
+                       str(out), "--threads", "1", "--lr", "0.01", "--bf16"]) == 0
+    assert seen and set(seen) == {torch.bfloat16}
+    losses = [json.loads(line)["train_loss"] for line in (out / "history.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0]
+    model, meta = load_checkpoint(out / "best.pt")
+    assert meta["config"]["bf16"] is True
+    assert all(t.dtype == torch.float32 for t in model.state_dict().values() if t.is_floating_point())
+    np.testing.assert_allclose(predict_proba(model, meta, load_dataset(tiny_csv).images[:4]).sum(1), 1, rtol=1e-5)
+
+
 def test_swa_keeps_the_mean_of_the_weights_after_each_averaged_epoch(tiny_csv, tmp_path, monkeypatch):
     ends = {}  # the trained (not averaged) weights after each epoch
     real_save = train.save_checkpoint
