@@ -35,6 +35,7 @@ from fer.emotions import EMOTIONS
 from fer.files import atomic_write, write_text_atomic
 from fer.locks import hold_for_trainer
 from fer.model import ARCHS, DEFAULT_INPUT_SIZE, InferenceNet, build_model, load_checkpoint, save_checkpoint
+from fer.teacher import Teacher, sharpen
 from fer.train_config import TrainConfig
 
 VAL_FRACTION = 0.1  # of Training, when the dataset has no PublicTest split
@@ -61,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
                    help="checkpoint(s), comma-separated, whose mean probabilities are blended into the targets")
     p.add_argument("--distill", type=float, default=d.distill, help="weight of the teacher in the target")
     p.add_argument("--distill-t", type=float, default=d.distill_t, help="temperature of the teacher's probabilities")
+    p.add_argument("--distill-online", action="store_true",
+                   help="the teacher reads each augmented batch as the student sees it (fer/teacher.py), not the "
+                        "clean faces once; slower, and a resume needs the teacher files again")
     p.add_argument("--webcam-aug", type=float, default=d.webcam_aug,
                    help="chance per image of each webcam condition (blur, low light, noise, an occluding patch)")
     p.add_argument("--init", default=None, help="a checkpoint of the same net to start from (fine-tuning)")
@@ -193,7 +197,8 @@ def soft_targets(cfg: TrainConfig, ds, train_idx: np.ndarray) -> np.ndarray | No
 
     (1 - a - b) * the FER2013 label + a * the FER+ annotators' vote distribution (cfg.ferplus_soft)
     + b * a teacher's probabilities at temperature cfg.distill_t (cfg.distill, from cfg.teacher). Several
-    comma-separated checkpoints teach as one ensemble: the mean of their (calibrated) probabilities.
+    comma-separated checkpoints teach as one ensemble: the mean of their (calibrated) probabilities. An online
+    teacher (cfg.distill_online) adds its b share per batch in `train_epoch`: these targets then sum to 1 - b.
     """
     a = cfg.ferplus_soft if cfg.ferplus_votes else 0.0
     b = cfg.distill if cfg.teacher else 0.0
@@ -203,14 +208,18 @@ def soft_targets(cfg: TrainConfig, ds, train_idx: np.ndarray) -> np.ndarray | No
     target = np.eye(len(EMOTIONS), dtype=np.float32)[labels] * (1 - a - b)
     if a:
         target += a * vote_distributions(ds, cfg.ferplus_votes)[train_idx]
-    if b:
-        from fer.model import load_checkpoint, predict_proba
+    if b and not cfg.distill_online:
+        from fer.model import predict_proba
 
         faces = ds.images[train_idx]
         p = np.mean([predict_proba(*load_checkpoint(path), faces) for path in cfg.teacher.split(",")], 0)
-        p = p.astype(np.float64) ** (1 / cfg.distill_t)
-        target += b * (p / p.sum(1, keepdims=True)).astype(np.float32)  # = softmax(logits / T) for one softmax
+        target += b * sharpen(p.astype(np.float64), cfg.distill_t).astype(np.float32)
     return target
+
+
+def label_weight(cfg: TrainConfig) -> float:
+    """The share of a target the labels keep before an online teacher adds its own (1 without one)."""
+    return 1 - cfg.distill if cfg.teacher and cfg.distill_online else 1.0
 
 
 def run_targets(cfg: TrainConfig, ds, train_idx: np.ndarray, out: Path, resuming: bool,
@@ -297,8 +306,11 @@ def training_logits(model, x: torch.Tensor, bf16: bool) -> torch.Tensor:
 
 
 def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, meta: dict, device,
-                d: distributed.Dist = distributed.ALONE) -> dict:
-    """One pass of shuffled, augmented batches; returns the epoch's training figures (summed over processes)."""
+                d: distributed.Dist = distributed.ALONE, teacher: Teacher | None = None) -> dict:
+    """One pass of shuffled, augmented batches; returns the epoch's training figures (summed over processes).
+
+    With an online teacher each batch's targets get its share (cfg.distill) of the teacher's reading of that batch.
+    """
     model.train()
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # per-epoch stream: resumable
     if d.world == 1:
@@ -313,8 +325,11 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, me
             if d.world == 1:
                 continue
             idx = order[:2]  # NOTE: every process must step together (DDP's all-reduce), even on a short tail
-        xb = ((augment(tx[idx], meta["input_size"], gen, cfg.webcam_aug) - meta["mean"]) / meta["std"])
-        xb, yb = xb.to(device, memory_format=torch.channels_last), ty[idx].to(device)
+        view = augment(tx[idx], meta["input_size"], gen, cfg.webcam_aug)
+        xb = ((view - meta["mean"]) / meta["std"]).to(device, memory_format=torch.channels_last)
+        yb = ty[idx].to(device)
+        if teacher is not None:
+            yb = yb + cfg.distill * teacher.probs(view, cfg.distill_t).to(device)
         lr = lr_for(cfg, epoch, step, steps)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -366,7 +381,8 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
         extra = load_extra(cfg.extra_data)
         train_x, train_y = np.concatenate([train_x, extra.images]), np.concatenate([train_y, extra.labels])
         if targets is not None:
-            targets = np.concatenate([targets, np.eye(len(EMOTIONS), dtype=np.float32)[extra.labels]])
+            targets = np.concatenate([targets, label_weight(cfg) * np.eye(len(EMOTIONS), dtype=np.float32)[
+                extra.labels]])
     if cfg.dry_run:
         val_x, val_y = val_x[:256], val_y[:256]
     cfg.input_size = cfg.input_size or DEFAULT_INPUT_SIZE[cfg.arch]
@@ -398,6 +414,7 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
     if d.main:
         write_history(out, history)
     step_model = distributed.wrap(model, d, device)  # after loading: DDP broadcasts rank 0's weights
+    teacher = Teacher(cfg.teacher, cfg.input_size, device, cfg.bf16) if cfg.teacher and cfg.distill_online else None
 
     tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y if targets is None else targets)
     vx, vy = torch.from_numpy(val_x), torch.from_numpy(val_y)
@@ -409,7 +426,7 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
     for epoch in range(start_epoch, last):
         t0 = time.time()
         row = {"epoch": epoch + 1, "epochs": cfg.epochs,
-               **train_epoch(step_model, opt, cfg, tx, ty, epoch, steps, meta, device, d)}
+               **train_epoch(step_model, opt, cfg, tx, ty, epoch, steps, meta, device, d, teacher)}
         if d.main:
             scored = model
             if swa is not None and epoch >= cfg.swa_start:

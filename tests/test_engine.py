@@ -225,6 +225,45 @@ def test_distillation_training_lowers_the_loss(tiny_csv, tmp_path):
     assert load_checkpoint(out / "best.pt")[1]["config"]["teacher"] == str(DEFAULT_MODEL)
 
 
+def test_an_online_teacher_reads_the_view_the_student_sees(tiny_csv):
+    from fer.teacher import Teacher
+
+    ds = load_dataset(tiny_csv)
+    model, meta = load_checkpoint(DEFAULT_MODEL)
+    teacher = Teacher(str(DEFAULT_MODEL), meta["input_size"], torch.device("cpu"))
+    faces = torch.from_numpy(ds.images[:8])
+    views = [train.augment(faces, meta["input_size"], torch.Generator().manual_seed(s), webcam=0.5) for s in (1, 2)]
+    p = [teacher.probs(v, 1.0) for v in views]
+    torch.testing.assert_close(p[0].sum(1), torch.ones(8))
+    assert (p[0] - p[1]).abs().max() > 0.05  # another view of the same faces, another reading
+    with torch.no_grad():  # T 1: the shipped net's calibrated probabilities on exactly that view
+        logits = model((views[0] - meta["mean"]) / meta["std"])
+    torch.testing.assert_close(p[0], torch.softmax(logits / meta["temperature"], 1), atol=1e-5, rtol=1e-4)
+    flat = teacher.probs(views[0], 4.0)  # a higher temperature flattens the targets, keeps the order
+    assert (flat.max(1).values < p[0].max(1).values).all() and (flat.argmax(1) == p[0].argmax(1)).all()
+
+
+def test_online_distillation_trains_and_needs_its_teacher_to_resume(tiny_csv, tmp_path):
+    teacher, out = tmp_path / "teacher.pt", tmp_path / "kd"
+    teacher.write_bytes(DEFAULT_MODEL.read_bytes())
+    assert train.main(["--data", str(tiny_csv), "--arch", "vgg", "--batch-size", "8", "--epochs", "6",
+                       "--epochs-now", "5", "--out", str(out), "--threads", "1", "--teacher", str(teacher),
+                       "--distill", "0.5", "--distill-online", "--lr", "0.01"]) == 0
+    losses = [json.loads(line)["train_loss"] for line in (out / "history.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0]
+    targets = np.load(out / "targets.npy")  # the labels' half; the teacher's half is made per batch
+    np.testing.assert_allclose(targets.sum(1), 0.5, rtol=1e-5)
+    teacher.unlink()
+    assert train.main(["--out", str(out), "--resume", "--threads", "1"]) == 2  # one sentence, nothing lost
+    assert len((out / "history.jsonl").read_text().splitlines()) == 5
+
+
+def test_an_online_teacher_must_read_the_students_input_size(tiny_csv, tmp_path):
+    assert _train(tiny_csv, tmp_path / "cnn1", "--arch", "cnn1", "--epochs", "1") == 0  # 48 px input, vgg's 40
+    assert _train(tiny_csv, tmp_path / "kd", "--epochs", "1", "--teacher", str(tmp_path / "cnn1" / "best.pt"),
+                  "--distill-online") == 2
+
+
 def test_a_resumed_run_reads_its_targets_back_and_needs_no_teacher(tiny_csv, tmp_path):
     teacher, out = tmp_path / "teacher.pt", tmp_path / "kd"
     teacher.write_bytes(DEFAULT_MODEL.read_bytes())
