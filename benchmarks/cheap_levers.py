@@ -1,6 +1,6 @@
 """Three accuracy levers that need no training, measured on PublicTest (the validation split) only.
 
-    python -m benchmarks.cheap_levers [--models models/emotion_cnn.pt models/candidates/vgg-e45-webcam10.pt ...]
+    python -m benchmarks.cheap_levers [--models models/emotion_cnn.pt models/candidates/vgg-e90-swa60.pt ...]
                                       [--levers crops biases ensembles]
 
 1. Test-time crops: the app averages a face with its mirror image (centre 40×40 of 48×48). Would averaging
