@@ -10,10 +10,13 @@ fer/train.py teaches with it in one of two ways:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fer.files import file_sha256
 from fer.model import load_checkpoint
 
 
@@ -24,9 +27,15 @@ def sharpen(p: np.ndarray | torch.Tensor, t: float) -> np.ndarray | torch.Tensor
 
 
 class Teacher:
-    """Several checkpoints (comma-separated paths) that read a batch as one ensemble."""
+    """Several checkpoints (comma-separated paths) that read a batch as one ensemble.
 
-    def __init__(self, paths: str, input_size: int, device: torch.device, bf16: bool = False):
+    `fingerprint` (the files' SHA-256s) goes into the run's last.pt: a resumed run refuses teachers whose bytes
+    changed (e.g. a path such as models/emotion_cnn.pt that now holds another net) instead of quietly learning
+    from them; moved files may be named again on resume (`fer.train --resume --teacher NEW,PATHS`).
+    """
+
+    def __init__(self, paths: str, input_size: int, device: torch.device, bf16: bool = False,
+                 expect: list[str] | None = None):
         self.members, self.device, self.bf16 = [], device, bf16
         for path in paths.split(","):
             model, meta = load_checkpoint(path)
@@ -34,6 +43,10 @@ class Teacher:
                 raise ValueError(f"{path}: a teacher reading {meta['input_size']} px faces cannot read the student's "
                                  f"{input_size} px view online.")
             self.members.append((model.to(device), meta))
+        self.fingerprint = [file_sha256(Path(path)) for path in paths.split(",")]
+        if expect is not None and expect != self.fingerprint:
+            raise ValueError(f"the teachers {paths} are not the files this run began with (their bytes differ): "
+                             "resume with --teacher naming the original files.")
 
     @torch.inference_mode()
     def probs(self, x: torch.Tensor, t: float) -> torch.Tensor:

@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--epochs-now", type=int, help="stop after this many epochs in this call (resume later)")
     a = p.parse_args(argv)
     if a.resume:
-        return None, a
+        return None, a  # --teacher, if given, names a resumed online run's teachers where they are now (`train`)
     a.epochs = d.epochs if a.epochs is None else a.epochs
     if not a.data:
         p.error("--data is required (unless --resume).")
@@ -348,18 +348,23 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, me
 
 
 def train(cfg: TrainConfig | None, out: Path, threads: int = 1, epochs_now: int | None = None,
-          extend_to: int | None = None) -> dict:
+          extend_to: int | None = None, teacher_now: str | None = None) -> dict:
     """Train (or, with cfg None, resume) the run in `out`; returns {"best_val_acc": ...}.
 
     Under torchrun each process runs this; rank 0 alone validates and writes (fer/distributed.py).
     epochs_now: stop after this many epochs in this call (the run stays resumable).
     extend_to: on resume, the run's new number of epochs (`extended`).
+    teacher_now: on resume, where an online run's teachers are now (the same files, checked: `Teacher`).
     """
     state = None
     if cfg is None:
         cfg, state = resume_state(out)
         if extend_to is not None:
             cfg = extended(cfg, state, extend_to)
+        if teacher_now is not None:
+            if not (cfg.teacher and cfg.distill_online):
+                raise ValueError("--teacher on resume is only for a run taught online (--distill-online).")
+            cfg = replace(cfg, teacher=teacher_now)
     d, device = distributed.setup(pick_device(cfg.device))
     try:
         return _train(cfg, state, out, threads, epochs_now, d, device)
@@ -414,7 +419,8 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
     if d.main:
         write_history(out, history)
     step_model = distributed.wrap(model, d, device)  # after loading: DDP broadcasts rank 0's weights
-    teacher = Teacher(cfg.teacher, cfg.input_size, device, cfg.bf16) if cfg.teacher and cfg.distill_online else None
+    teacher = Teacher(cfg.teacher, cfg.input_size, device, cfg.bf16, (state or {}).get("teacher_sha256")) \
+        if cfg.teacher and cfg.distill_online else None
 
     tx, ty = torch.from_numpy(train_x), torch.from_numpy(train_y if targets is None else targets)
     vx, vy = torch.from_numpy(val_x), torch.from_numpy(val_y)
@@ -434,11 +440,17 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
                 torch.optim.swa_utils.update_bn(swa_batches(tx, cfg, meta, device), swa)
                 scored, row["averaged"] = swa.module, int(swa.n_averaged)
             best_acc = _finish_epoch(row, history, model, scored, opt, meta, out, vx, vy, val_name, best_acc,
-                                     device, t0, {} if swa is None else {"swa": swa.state_dict()})
+                                     device, t0, resume_extra(swa, teacher))
         distributed.barrier(d)
     say(f"done: best {val_name} accuracy {best_acc:.4f} -> {out / 'best.pt'}" if last == cfg.epochs else
         f"stopped after epoch {last} of {cfg.epochs}: continue with --resume --out {out}", flush=True)
     return {"best_val_acc": best_acc}
+
+
+def resume_extra(swa, teacher: Teacher | None) -> dict:
+    """What last.pt keeps besides the weights for an exact resume: the weight average, the teachers' fingerprint."""
+    return {**({} if swa is None else {"swa": swa.state_dict()}),
+            **({} if teacher is None else {"teacher_sha256": teacher.fingerprint})}
 
 
 def saved_history(state: dict, out: Path) -> list[dict]:
@@ -496,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     if writer and out.is_dir():
         pid.write_text(str(os.getppid() if distributed.launched() else os.getpid()))
     try:
-        train(cfg, out, args.threads, args.epochs_now, args.epochs if args.resume else None)
+        train(cfg, out, args.threads, args.epochs_now, args.epochs if args.resume else None,
+              args.teacher if args.resume else None)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2

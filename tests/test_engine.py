@@ -243,7 +243,7 @@ def test_an_online_teacher_reads_the_view_the_student_sees(tiny_csv):
     assert (flat.max(1).values < p[0].max(1).values).all() and (flat.argmax(1) == p[0].argmax(1)).all()
 
 
-def test_online_distillation_trains_and_needs_its_teacher_to_resume(tiny_csv, tmp_path):
+def test_online_distillation_trains_and_resumes_only_with_the_same_teachers(tiny_csv, tmp_path):
     teacher, out = tmp_path / "teacher.pt", tmp_path / "kd"
     teacher.write_bytes(DEFAULT_MODEL.read_bytes())
     assert train.main(["--data", str(tiny_csv), "--arch", "vgg", "--batch-size", "8", "--epochs", "6",
@@ -253,9 +253,15 @@ def test_online_distillation_trains_and_needs_its_teacher_to_resume(tiny_csv, tm
     assert losses[-1] < losses[0]
     targets = np.load(out / "targets.npy")  # the labels' half; the teacher's half is made per batch
     np.testing.assert_allclose(targets.sum(1), 0.5, rtol=1e-5)
-    teacher.unlink()
-    assert train.main(["--out", str(out), "--resume", "--threads", "1"]) == 2  # one sentence, nothing lost
+    resume = ["--out", str(out), "--resume", "--threads", "1"]
+    moved = tmp_path / "moved.pt"
+    teacher.rename(moved)
+    assert train.main(resume) == 2  # gone: one sentence, nothing lost
+    teacher.write_bytes((out / "best.pt").read_bytes())  # another net at the teacher's path
+    assert train.main(resume) == 2  # refused, not quietly taught by it
     assert len((out / "history.jsonl").read_text().splitlines()) == 5
+    assert train.main([*resume, "--teacher", str(moved)]) == 0  # the same file, moved: named again, it resumes
+    assert len((out / "history.jsonl").read_text().splitlines()) == 6
 
 
 def test_an_online_teacher_must_read_the_students_input_size(tiny_csv, tmp_path):
