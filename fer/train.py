@@ -225,7 +225,8 @@ def label_weight(cfg: TrainConfig) -> float:
 def run_targets(cfg: TrainConfig, ds, train_idx: np.ndarray, out: Path, resuming: bool,
                 d: distributed.Dist) -> np.ndarray | None:
     """`soft_targets`, made once per run and kept in OUT/targets.npy: a resumed run reads them back, so it needs
-    neither its teacher checkpoints nor the votes file again (and cannot be taught by a changed teacher)."""
+    neither its teacher checkpoints nor the votes file again (and cannot be taught by a changed teacher). An online
+    teacher is needed again on resume; `Teacher` checks it is the same."""
     path = out / "targets.npy"
     if resuming and path.is_file():
         targets = np.load(path)
