@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--ferplus-soft", type=float, default=d.ferplus_soft, help="weight of the FER+ votes in the target")
     p.add_argument("--extra-data", default=None, help="a folder of train/<emotion>/*.png added to Training")
     p.add_argument("--teacher", default=None,
-                   help="checkpoint(s), comma-separated, whose mean probabilities are blended into the targets")
+                   help="checkpoint(s), comma-separated, whose mean probabilities are blended into the targets "
+                        "(with --resume: where an online run's teachers are now; their bytes are checked)")
     p.add_argument("--distill", type=float, default=d.distill, help="weight of the teacher in the target")
     p.add_argument("--distill-t", type=float, default=d.distill_t, help="temperature of the teacher's probabilities")
     p.add_argument("--distill-online", action="store_true",
