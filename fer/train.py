@@ -66,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--distill-online", action="store_true",
                    help="the teacher reads each augmented batch as the student sees it (fer/teacher.py), not the "
                         "clean faces once; slower, and a resume needs the teacher files again")
+    p.add_argument("--mixup", type=float, default=d.mixup,
+                   help="mix each training view with another, weight ~ Beta(A, A) (0: off); with --distill-online "
+                        "the teacher reads the mixed view (function matching)")
     p.add_argument("--webcam-aug", type=float, default=d.webcam_aug,
                    help="chance per image of each webcam condition (blur, low light, noise, an occluding patch)")
     p.add_argument("--init", default=None, help="a checkpoint of the same net to start from (fine-tuning)")
@@ -167,6 +170,21 @@ def webcam_conditions(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.
              & (cols < (left + pw)[:, None, None]))[:, None].float() * pick()
     x = patch * r(b, 1, 1, 1) + (1 - patch) * x
     return x.clamp(0, 1)
+
+
+def mixup(view: torch.Tensor, y: torch.Tensor, alpha: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each view blended with another of the batch, λ x + (1 − λ) x_j, λ ~ Beta(alpha, alpha) per image, and its
+    target alike (Zhang et al. 2018, "mixup"); labels come back as distributions. With an online teacher, which then
+    reads the mixed views, this is Beyer et al.'s "function matching": the student learns the teacher's function
+    on a wider support than the training faces. λ is drawn from `gen`, so a resumed run mixes as the original did."""
+    n = len(view)
+    partner = torch.randperm(n, generator=gen)
+    rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
+    lam = torch.from_numpy(rng.beta(alpha, alpha, n).astype(np.float32))
+    if y.ndim == 1:
+        y = F.one_hot(y, len(EMOTIONS)).float()
+    mixed = lam[:, None, None, None] * view + (1 - lam[:, None, None, None]) * view[partner]
+    return mixed, lam[:, None] * y + (1 - lam[:, None]) * y[partner]
 
 
 def split_data(ds, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -311,7 +329,8 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, me
                 d: distributed.Dist = distributed.ALONE, teacher: Teacher | None = None) -> dict:
     """One pass of shuffled, augmented batches; returns the epoch's training figures (summed over processes).
 
-    With an online teacher each batch's targets get its share (cfg.distill) of the teacher's reading of that batch.
+    With an online teacher each batch's targets get its share (cfg.distill) of the teacher's reading of that batch
+    (after `mixup`, when the run mixes).
     """
     model.train()
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # per-epoch stream: resumable
@@ -327,9 +346,11 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, me
             if d.world == 1:
                 continue
             idx = order[:2]  # NOTE: every process must step together (DDP's all-reduce), even on a short tail
-        view = augment(tx[idx], meta["input_size"], gen, cfg.webcam_aug)
+        view, yb = augment(tx[idx], meta["input_size"], gen, cfg.webcam_aug), ty[idx]
+        if cfg.mixup:
+            view, yb = mixup(view, yb, cfg.mixup, gen)
         xb = ((view - meta["mean"]) / meta["std"]).to(device, memory_format=torch.channels_last)
-        yb = ty[idx].to(device)
+        yb = yb.to(device)
         if teacher is not None:
             yb = yb + cfg.distill * teacher.probs(view, cfg.distill_t).to(device)
         lr = lr_for(cfg, epoch, step, steps)

@@ -47,7 +47,7 @@ def test_folder_dataset_validates_on_a_slice_of_training(tiny_folder, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["validation"] == "10% of Training"
 
 
-@pytest.mark.parametrize("swa", [[], ["--swa-start", "1"]], ids=["plain", "swa"])
+@pytest.mark.parametrize("swa", [[], ["--swa-start", "1"], ["--mixup", "1"]], ids=["plain", "swa", "mixup"])
 @pytest.mark.parametrize("stop", ["before", "after"])
 def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_path, monkeypatch, stop, swa):
     assert _train(tiny_csv, tmp_path / "full", "--epochs", "3", *swa) == 0
@@ -74,7 +74,7 @@ def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_pat
     assert [h["lr"] for h in cut] == [h["lr"] for h in full]
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
-    for part in ["state_dict"] + (["swa"] if swa else []):
+    for part in ["state_dict"] + (["swa"] if "--swa-start" in swa else []):
         assert a[part].keys() == b[part].keys()
         for k in a[part]:
             torch.testing.assert_close(a[part][k], b[part][k])
@@ -262,6 +262,31 @@ def test_online_distillation_trains_and_resumes_only_with_the_same_teachers(tiny
     assert len((out / "history.jsonl").read_text().splitlines()) == 5
     assert train.main([*resume, "--teacher", str(moved)]) == 0  # the same file, moved: named again, it resumes
     assert len((out / "history.jsonl").read_text().splitlines()) == 6
+
+
+def test_mixup_blends_pairs_of_views_and_their_targets_alike():
+    views, labels = torch.rand(7, 1, 8, 8), torch.arange(7)  # one face per class: a target names its two faces
+    mixed, y = train.mixup(views, labels, 1.0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(y.sum(1), torch.ones(7))  # still distributions
+    for i in range(7):  # λ of its own face and 1 − λ of one partner's, in the view and in the target alike
+        lam, others = y[i, i], [j for j in y[i].nonzero().flatten().tolist() if j != i]
+        j = others[0] if others else i
+        assert len(others) <= 1
+        torch.testing.assert_close(mixed[i], lam * views[i] + (1 - lam) * views[j])
+    assert not torch.allclose(mixed, views)
+    again, _ = train.mixup(views, labels, 1.0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again, mixed)  # drawn from the run's generator: a resumed run mixes alike
+
+
+def test_function_matching_learns_from_the_teacher_alone_on_mixed_views(tiny_csv, tmp_path):
+    out = tmp_path / "fm"
+    assert train.main(["--data", str(tiny_csv), "--arch", "vgg", "--batch-size", "8", "--epochs", "6", "--out",
+                       str(out), "--threads", "1", "--teacher", str(DEFAULT_MODEL), "--distill", "1",
+                       "--distill-online", "--mixup", "1", "--lr", "0.01"]) == 0
+    np.testing.assert_allclose(np.load(out / "targets.npy"), 0)  # no share left to the labels
+    losses = [json.loads(line)["train_loss"] for line in (out / "history.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0]
+    assert load_checkpoint(out / "best.pt")[1]["config"]["mixup"] == 1.0
 
 
 def test_an_online_teacher_must_read_the_students_input_size(tiny_csv, tmp_path):
