@@ -5,7 +5,8 @@ fer/train.py teaches with it in one of two ways:
 - online (`--teacher --distill-online`): its probabilities on every augmented batch, the very view the student
   sees. Offline targets say what a clean face is while the student sees it rotated, darkened or half hidden;
   "consistent" teaching removes that mismatch (Beyer et al. 2022, "Knowledge distillation: A good teacher is
-  patient and consistent"), at the cost of the teacher's forward passes in every step.
+  patient and consistent"), at the cost of the teacher's forward passes in every step. With `--mixup` the views
+  are blended pairs of faces (`fer.train.mixup`), and the teacher reads those: that paper's "function matching".
 """
 
 from __future__ import annotations
