@@ -47,10 +47,10 @@ def test_folder_dataset_validates_on_a_slice_of_training(tiny_folder, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["validation"] == "10% of Training"
 
 
-@pytest.mark.parametrize("swa", [[], ["--swa-start", "1"], ["--mixup", "1"]], ids=["plain", "swa", "mixup"])
+@pytest.mark.parametrize("extra", [[], ["--swa-start", "1"], ["--mixup", "1"]], ids=["plain", "swa", "mixup"])
 @pytest.mark.parametrize("stop", ["before", "after"])
-def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_path, monkeypatch, stop, swa):
-    assert _train(tiny_csv, tmp_path / "full", "--epochs", "3", *swa) == 0
+def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_path, monkeypatch, stop, extra):
+    assert _train(tiny_csv, tmp_path / "full", "--epochs", "3", *extra) == 0
     # Stop a second, identical run just before or just after epoch 2's last.pt is written (as a kill would).
     real_save = train.save_checkpoint
 
@@ -64,7 +64,7 @@ def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_pat
 
     monkeypatch.setattr(train, "save_checkpoint", save_and_stop)
     with pytest.raises(KeyboardInterrupt):
-        _train(tiny_csv, tmp_path / "cut", "--epochs", "3", *swa)
+        _train(tiny_csv, tmp_path / "cut", "--epochs", "3", *extra)
     monkeypatch.setattr(train, "save_checkpoint", real_save)
     assert train.main(["--data", "ignored", "--out", str(tmp_path / "cut"), "--resume", "--threads", "1"]) == 0
 
@@ -74,7 +74,7 @@ def test_resume_continues_exactly_where_a_stopped_run_left_off(tiny_csv, tmp_pat
     assert [h["lr"] for h in cut] == [h["lr"] for h in full]
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
-    for part in ["state_dict"] + (["swa"] if "--swa-start" in swa else []):
+    for part in ["state_dict"] + (["swa"] if "--swa-start" in extra else []):
         assert a[part].keys() == b[part].keys()
         for k in a[part]:
             torch.testing.assert_close(a[part][k], b[part][k])
