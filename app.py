@@ -33,8 +33,9 @@ from fer.jobs import Busy
 from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
 from fer.mood import Reading, answered, read_mood
 from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, recommend, refresh_flight, start_refresh
+from fer.neighbours import ATTRIBUTION as LEARNT_FROM
 from fer.posters import Posters
-from fer.profile import Profile, ProfileError, open_profile
+from fer.profile import Profile, ProfileError, apply_marks, open_profile
 from fer.recognizer import EmotionRecognizer
 
 CATALOGUE = catalogue_path()
@@ -279,23 +280,14 @@ def film_row(film, poster: bytes | None, profile: Profile, key: str) -> None:
     text.caption(film.reason)
     text.segmented_control("Marks", list(MARKS), format_func=MARKS.get, selection_mode="multi", default=marks,
                            key=key, label_visibility="collapsed", on_change=_mark,
-                           args=(profile, film.tconst, key, marks))
+                           args=(profile, film.tconst, key, marks, film.mood))
 
 
-def _mark(profile: Profile, tconst: str, key: str, before: list[str]) -> None:
-    """One click: seen on/off, or a thumb (up and down exclude each other)."""
-    now = list(st.session_state[key] or [])
-    added = set(now) - set(before)
-    for thumb, other in (("up", "down"), ("down", "up")):
-        if thumb in added and other in now:
-            now.remove(other)
-    st.session_state[key] = now
+def _mark(profile: Profile, tconst: str, key: str, before: list[str], mood: str) -> None:
+    """One click: seen on/off, or a thumb (up and down exclude each other), kept with the mood whose list showed
+    the film. Only what the click changed is written (fer.profile.apply_marks)."""
     try:
-        if "seen" in now:
-            profile.mark_seen(tconst)
-        else:
-            profile.unmark_seen(tconst)
-        profile.rate(tconst, 1 if "up" in now else -1 if "down" in now else 0)
+        st.session_state[key] = apply_marks(profile, tconst, before, list(st.session_state[key] or []), mood)
     except ProfileError as e:
         st.session_state["profile_error"] = str(e)
 
@@ -466,7 +458,7 @@ def catalogue_panel(owner: access.Owner | None) -> None:
                    f"built {meta['built'][:10]}.")
     except ValueError:
         st.caption("No movie catalogue yet.")
-    st.caption(ATTRIBUTION)
+    st.caption(f"{ATTRIBUTION} {LEARNT_FROM}")
 
 
 @st.fragment(run_every=1.0)

@@ -35,6 +35,7 @@ from fer.files import DEFAULT_CATALOGUE, atomic_write
 from fer.genres import GENRES, PRESETS, build_mapping, genre_name
 from fer.jobs import SingleFlight, flight
 from fer.locks import try_lock
+from fer.neighbours import ATTRIBUTION as LEARNT_FROM
 from fer.profile import Profile, ProfileError, default_path
 from fer.recommend import COLUMNS, filter_mask, index, recommend
 
@@ -296,7 +297,7 @@ def _print_recommendations(a: argparse.Namespace) -> None:
               f"where to watch: {film.watch_url}")
     if top.empty:
         print("No film matches these filters.")
-    print(meta["attribution"])
+    print(meta["attribution"], LEARNT_FROM)
 
 
 

@@ -31,6 +31,12 @@ MIGRATIONS: list[str] = [
     CREATE TABLE answers (pair TEXT NOT NULL, chosen TEXT NOT NULL, n INTEGER NOT NULL,
                           PRIMARY KEY (pair, chosen));
     """,
+    # The mood a thumb was given in (fer/preferences.py learns which genres the person accepts in which mood).
+    """
+    CREATE TABLE mood_marks (emotion TEXT NOT NULL, tconst TEXT NOT NULL,
+                             rating INTEGER NOT NULL CHECK (rating IN (-1, 1)), updated TEXT NOT NULL,
+                             PRIMARY KEY (emotion, tconst));
+    """,
 ]
 DAMAGED = ("not a database", "not a profile database", "malformed")  # what is moved aside
 RETRIES = 4  # on "database is locked" beyond the busy timeout, with growing pauses
@@ -63,6 +69,31 @@ def open_profile(email: str | None, is_hosted: bool) -> tuple[Profile, str]:
             "server, and they are gone when you close the tab. Log in to keep them."
     path = default_path()
     return Profile(path), f"Your profile is kept on this computer ({path})."
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+MARKS = ("seen", "up", "down")  # what one film's mark buttons hold; up and down exclude each other
+
+
+def apply_marks(profile: Profile, tconst: str, before: list[str], now: list[str], mood: str | None = None) -> list[str]:
+    """Write what one click changed between the marks shown (`before`) and the marks chosen (`now`); returns the
+    marks the film now holds (a new thumb replaces the other). Only a change is written: a replayed or repeated
+    widget state writes nothing, and a film nobody clicked gets no row."""
+    held = [m for m in MARKS if m in now]
+    if "up" in held and "down" in held:
+        held.remove("down" if "up" not in before else "up")
+    if ("seen" in held) != ("seen" in before):
+        profile.mark_seen(tconst) if "seen" in held else profile.unmark_seen(tconst)
+    if _thumb(held) != _thumb(before):
+        profile.rate(tconst, _thumb(held), mood)
+    return held
+
+
+def _thumb(marks: list[str]) -> int:
+    return 1 if "up" in marks else -1 if "down" in marks else 0
 
 
 class ProfileError(RuntimeError):
@@ -194,22 +225,37 @@ class Profile:
     def unmark_seen(self, tconst: str) -> None:
         self._upsert(tconst, "seen", 0)
 
-    def rate(self, tconst: str, value: int) -> None:
-        """+1 (thumbs up), -1 (thumbs down) or 0 (no opinion)."""
+    def rate(self, tconst: str, value: int, mood: str | None = None) -> None:
+        """+1 (thumbs up), -1 (thumbs down) or 0 (no opinion); `mood`: the emotion whose list showed the film.
+        A film holds one thumb, so only its latest mood is kept."""
         if value not in (-1, 0, 1):
             raise ValueError("a rating is +1, -1 or 0.")
-        self._upsert(tconst, "rating", value)
+        statements = [self._upsert_sql(tconst, "rating", value),
+                      ("DELETE FROM mood_marks WHERE tconst = ?", (tconst,))]
+        if mood is not None and value:
+            statements.append(("INSERT INTO mood_marks VALUES (?, ?, ?, ?)", (mood, tconst, value, _now())))
+        self._write(statements)
 
     def _upsert(self, tconst: str, column: str, value: int) -> None:
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        self._write([(f"INSERT INTO marks (tconst, {column}, updated) VALUES (?, ?, ?) ON CONFLICT(tconst) "
-                      f"DO UPDATE SET {column} = excluded.{column}, updated = excluded.updated", (tconst, value, now))])
+        self._write([self._upsert_sql(tconst, column, value)])
+
+    @staticmethod
+    def _upsert_sql(tconst: str, column: str, value: int) -> tuple[str, tuple]:
+        return (f"INSERT INTO marks (tconst, {column}, updated) VALUES (?, ?, ?) ON CONFLICT(tconst) "
+                f"DO UPDATE SET {column} = excluded.{column}, updated = excluded.updated", (tconst, value, _now()))
 
     def seen(self) -> set[str]:
         return {r[0] for r in self._read("SELECT tconst FROM marks WHERE seen = 1")}
 
     def ratings(self) -> dict[str, int]:
         return dict(self._read("SELECT tconst, rating FROM marks WHERE rating != 0"))
+
+    def mood_ratings(self) -> dict[str, dict[str, int]]:
+        """Emotion -> {film: thumb} for the thumbs given while that emotion's list was shown."""
+        out: dict[str, dict[str, int]] = {}
+        for emotion, tconst, rating in self._read("SELECT emotion, tconst, rating FROM mood_marks"):
+            out.setdefault(emotion, {})[tconst] = rating
+        return out
 
     # ---------------------------------------------------------------- settings and answers
 
@@ -243,13 +289,17 @@ class Profile:
         return {"exported": datetime.now(UTC).isoformat(timespec="seconds"),
                 "marks": [{"tconst": t, "seen": bool(s), "rating": r, "updated": u} for t, s, r, u in marks],
                 "settings": {k: json.loads(v) for k, v in self._read("SELECT key, value FROM settings")},
-                "answers": self.answers()}
+                "answers": self.answers(),
+                "mood_marks": [{"emotion": e, "tconst": t, "rating": r, "updated": u} for e, t, r, u in
+                               self._read("SELECT emotion, tconst, rating, updated FROM mood_marks "
+                                          "ORDER BY emotion, tconst")]}
 
     def delete_all(self) -> None:
         """"Delete my data": every row of this profile, in one transaction."""
         if self._connection(create=False) is None:
             return  # nothing was ever written
-        self._write([("DELETE FROM marks", ()), ("DELETE FROM settings", ()), ("DELETE FROM answers", ())])
+        self._write([("DELETE FROM marks", ()), ("DELETE FROM settings", ()), ("DELETE FROM answers", ()),
+                     ("DELETE FROM mood_marks", ())])
 
     def close(self) -> None:
         with self._lock:

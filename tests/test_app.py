@@ -327,6 +327,21 @@ def test_one_click_marks_change_the_list_and_survive_a_restart(app, face_png):
 
 
 @needs_fer
+def test_a_second_upload_writes_no_marks_and_a_thumb_keeps_its_mood(app, face_png):
+    """A re-render (here a second photo) writes no row; a click writes that film's mark with the mood shown."""
+    data, face = face_png
+    at = _upload(_upload(app, "me.png", data), "again.png", data)
+    db = Path(os.environ["FER_PROFILE_DIR"]) / "profile.db"
+    assert not db.exists() or Profile(db).export()["marks"] == []
+    first = _listed(at)[0]
+    _marks(at, first).select("up").run()
+    _upload(at, "third.png", data)
+    profile = Profile(db)
+    assert [(m["tconst"], m["rating"]) for m in profile.export()["marks"]] == [(first, 1)]
+    assert profile.mood_ratings() == {face.emotion: {first: 1}}
+
+
+@needs_fer
 def test_filters_and_mood_mix_apply_and_are_remembered(app, face_png):
     data, face = face_png
     at = _upload(app, "me.png", data)
@@ -350,7 +365,8 @@ def test_delete_my_data_removes_every_row_and_resets_the_page(app, face_png):
     _click(at.sidebar.button, "Delete my data")
     _click(at.sidebar.button, "Yes, delete")
     db = sqlite3.connect(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db")
-    assert [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("marks", "settings", "answers")] == [0] * 3
+    tables = ("marks", "settings", "answers", "mood_marks")
+    assert [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables] == [0] * 4
     assert "resting" not in at.session_state and at.sidebar.slider(key="min_rating").value == 0.0
     assert all(not b.value for b in at.sidebar.button_group if b.key and b.key.startswith("mark_"))
 

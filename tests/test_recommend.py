@@ -141,13 +141,13 @@ def test_franchise_keys():
 
 def test_recommend_cli_with_a_profile(tmp_path, movies):
     profile = Profile(tmp_path / "p.db")
-    first = recommend(_only("sad"), MAPPING, movies)["title"].iloc[0]
-    profile.mark_seen(recommend(_only("sad"), MAPPING, movies)["tconst"].iloc[0])
+    first = recommend(_only("sad"), MAPPING, movies)["tconst"].iloc[0]
+    profile.mark_seen(first)
     out = subprocess.run([sys.executable, "-m", "fer.movies", "recommend", "--emotion", "sad", "--preset",
                           "match my mood", "--profile", str(tmp_path / "p.db"), "-n", "5"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("Drama for a sad mood") == 5 and first not in out.stdout
+    assert out.stdout.count("Drama for a sad mood") == 5 and f"/title/{first}/" not in out.stdout
     assert "justwatch.com" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "fer.movies", "recommend", "--probs", "sad=x"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
