@@ -19,13 +19,14 @@ import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit import runtime
 
 from fer import access
-from fer.contributions import contribute, contributed_dir, withdraw
+from fer.contributions import ContributionRefused, contribute, contributed_dir, withdraw
 from fer.detect import crop_face
 from fer.draw import draw_faces
 from fer.emotions import EMOTIONS
-from fer.explain import occlusion_map, overlay
+from fer.explain import MAX_WHY, occlusion_map, overlay
 from fer.files import catalogue_path, model_path, runs_dir, sidecar_path
 from fer.genres import GENRES, PRESETS, build_mapping
 from fer.images import MAX_UPLOAD_MB, load_image
@@ -37,6 +38,9 @@ from fer.neighbours import ATTRIBUTION as LEARNT_FROM
 from fer.posters import Posters
 from fer.profile import Profile, ProfileError, apply_marks, open_profile
 from fer.recognizer import EmotionRecognizer
+from fer.recommend import steady
+from fer.shared import shared
+from fer.uploads import cap_sessions
 
 CATALOGUE = catalogue_path()
 IMDB_SOURCE = os.environ.get("FER_IMDB_SOURCE", IMDB_BASE)
@@ -48,25 +52,25 @@ NO_FACE_HINT = ("No face found. Try a brighter, front-facing photo in which the 
 
 # ---------------------------------------------------------------- cached loaders
 
-@st.cache_resource(show_spinner="Loading the emotion model…")
+# NOTE: fer.shared, not st.cache_resource: any browser can send Streamlit's "clear cache" (fer/shared.py).
+
 def get_recognizer(path: str, mtimes: tuple[float, float]) -> EmotionRecognizer:
     """One recogniser per version of the model and its ONNX export: promoting a new default reloads it."""
-    return EmotionRecognizer.load(path)
+    with st.spinner("Loading the emotion model…"):  # shown only when loading takes over half a second
+        return shared("recognizer", (path, mtimes), lambda: EmotionRecognizer.load(path))
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
 def get_catalogue(path: str, mtime: float) -> tuple[pd.DataFrame, dict]:
     """Keyed on the file's mtime, so a refresh (which replaces the file) invalidates it.
 
-    NOTE: one frame shared by every session, read-only (the list is built from copies of its rows): a shared
-    object, not cache_data's copy per call, so the recommender's index of it is built once, not per rerun."""
-    return load_catalogue(path)
+    NOTE: one frame shared by every session, read-only (the list is built from copies of its rows), so the
+    recommender's index of it is built once, not per rerun."""
+    return shared("catalogue", (path, mtime), lambda: load_catalogue(path))
 
 
-@st.cache_resource(show_spinner=False)
 def get_posters(api_key: str, api: str) -> Posters:
     """One poster cache per server (shared by every session; Posters is thread-safe)."""
-    return Posters(api_key, runs_dir() / "posters", api)
+    return shared("posters", (api_key, api), lambda: Posters(api_key, runs_dir() / "posters", api))
 
 
 def posters() -> Posters | None:
@@ -100,7 +104,7 @@ def _mtime(path: Path) -> float:
 def session_profile() -> Profile:
     """This person's profile, opened once per session (and again when they log in or out); their saved
     resting face comes back with it."""
-    email = access.user_email(st.user)
+    email = access.account_id(st.user)
     if st.session_state.get("profile_email", "-") != email:
         try:
             profile, kind = open_profile(email, access.hosted())
@@ -199,12 +203,29 @@ def recommendations(reading: Reading | None, key: str = "") -> None:
         return
     filters = list_filters(movies)
     profile = session_profile()
+    record_marks(profile)
     try:
         top = recommend(reading.probs, current_mapping(), movies, profile, 50, **filters)
+        top = steady_list(top, reading, filters, profile)
     except ProfileError as e:
         st.warning(str(e))
         top = recommend(reading.probs, current_mapping(), movies, None, 50, **filters)
     film_list(top, profile)
+
+
+def steady_list(top: pd.DataFrame, reading: Reading, filters: dict, profile: Profile) -> pd.DataFrame:
+    """While the reading, filters, mapping and catalogue stay the same, marks change the list in place
+    (fer.recommend.steady): a film never leaves the list between a person's clicks unless they hid it."""
+    probs = tuple(round(reading.probs[e], 1) for e in EMOTIONS) if filters["mix"] else reading.emotion
+    context = (probs, repr(sorted(filters.items())), repr(current_mapping()), _mtime(CATALOGUE),
+               st.session_state.get("marks_generation", 0), st.session_state.get("reranked", 0))
+    st.button("Re-rank with my marks", key="rerank", help="Marks keep the list in place while you click; this "
+              "orders it again by everything you marked.",
+              on_click=lambda: st.session_state.update(reranked=st.session_state.get("reranked", 0) + 1))
+    shown = st.session_state.get("shown")
+    top = steady(shown[1] if shown and shown[0] == context else None, top, profile, filters["hide_seen"])
+    st.session_state["shown"] = (context, top)
+    return top
 
 
 FILTER_KEYS = ("mix", "hide_seen", "years", "min_rating", "runtime")
@@ -278,18 +299,37 @@ def film_row(film, poster: bytes | None, profile: Profile, key: str) -> None:
     text.markdown(f"**{film.rank}. [{_md(film.title)}]({film.url})**{year} · {film.rating:.1f}★{minutes} "
                   f"· [where to watch ↗]({film.watch_url})")
     text.caption(film.reason)
-    text.segmented_control("Marks", list(MARKS), format_func=MARKS.get, selection_mode="multi", default=marks,
-                           key=key, label_visibility="collapsed", on_change=_mark,
-                           args=(profile, film.tconst, key, marks, film.mood))
+    # NOTE: no on_change callback: Streamlit stops a callback midway when the next click's rerun arrives
+    # (a StopException), and that click's change is never offered again: 6 visitors clicking at once lost
+    # 6-16 of 48 thumbs. `record_marks` writes every change the next run finds, however runs were cut short.
+    st.session_state.setdefault("marks_shown", {})[key] = (film.tconst, marks, film.mood)
+    if key in st.session_state and sorted(st.session_state[key] or []) != sorted(marks):
+        st.session_state[key] = marks  # changed elsewhere (another tab or device): show what the profile holds
+    text.segmented_control("Marks", list(MARKS), format_func=MARKS.get, selection_mode="multi", key=key,
+                           default=None if key in st.session_state else marks, label_visibility="collapsed")
 
 
-def _mark(profile: Profile, tconst: str, key: str, before: list[str], mood: str) -> None:
-    """One click: seen on/off, or a thumb (up and down exclude each other), kept with the mood whose list showed
-    the film. Only what the click changed is written (fer.profile.apply_marks)."""
-    try:
-        st.session_state[key] = apply_marks(profile, tconst, before, list(st.session_state[key] or []), mood)
-    except ProfileError as e:
-        st.session_state["profile_error"] = str(e)
+def record_marks(profile: Profile) -> None:
+    """Write what the person clicked since the marks were drawn: each mark control whose value differs from
+    the marks it was drawn with (seen on/off, a thumb; up and down exclude each other), with the mood whose
+    list showed the film (fer.profile.apply_marks writes only the change). Runs first in every run, so a
+    click whose run was cut short by the next click is written by the next run."""
+    shown = st.session_state.get("marks_shown", {})
+    for key, (tconst, drawn, mood) in list(shown.items()):
+        if key not in st.session_state:
+            shown.pop(key)  # the control is gone (its film left the list, or the data was deleted)
+            continue
+        now = list(st.session_state[key] or [])
+        if sorted(now) == sorted(drawn):
+            continue
+        try:
+            held = apply_marks(profile, tconst, drawn, now, mood)
+        except ProfileError as e:
+            st.session_state["profile_error"] = str(e)
+            return
+        shown[key] = (tconst, held, mood)
+        if sorted(held) != sorted(now):
+            st.session_state[key] = held  # the other thumb goes off (the control is not drawn yet this run)
 
 
 def _md(text: str) -> str:
@@ -322,9 +362,11 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
         st.session_state["profile_error"] = str(e)
     crop = st.session_state.get("last_crop")
     if crop is not None and st.session_state.get("contribute"):
+        given = st.session_state.setdefault("contributed", [])
         try:
-            path = contribute(contributed_dir(runs_dir()), choice, crop)
-            st.session_state.setdefault("contributed", []).append(str(path))
+            given.append(str(contribute(contributed_dir(runs_dir()), choice, crop, len(given))))
+        except ContributionRefused as e:
+            st.session_state["profile_error"] = str(e)
         except OSError as e:  # a full or read-only disk: the answer still counts, the crop is not kept
             st.session_state["profile_error"] = f"Your face crop could not be kept ({e.strerror or e}); " \
                 "your answer still counts."
@@ -336,7 +378,7 @@ def data_panel(profile: Profile) -> None:
     with st.expander("My data"):
         st.caption(st.session_state["profile_kind"] + " It holds your marks, filters, mapping, resting-face "
                    "numbers and \"not sure\" answers: never an image.")
-        if access.user_email(st.user):
+        if access.account_id(st.user):
             st.button("Log out", on_click=st.logout)
         elif _login_configured():
             st.button("Log in to keep my profile", on_click=st.login)
@@ -366,6 +408,7 @@ def _delete_my_data(profile: Profile) -> None:
     for key in [k for k in st.session_state if k in FILTER_KEYS or k == "preset" or str(k).startswith("genre_")]:
         del st.session_state[key]
     st.session_state.pop("resting", None)
+    st.session_state.pop("marks_shown", None)
     st.session_state["saved"] = profile_settings(profile)
     st.session_state["marks_generation"] = st.session_state.get("marks_generation", 0) + 1
     st.session_state["profile_error"] = "Your data was deleted."
@@ -382,7 +425,8 @@ def contribution_panel() -> None:
     """The opt-in to give face crops with one's answers, and taking them back."""
     with st.expander("Help improve the model"):
         st.checkbox("When I answer a \"Not sure\", keep the 48×48 grey crop of my face with my answer, for "
-                    "training (off by default; nothing else is kept)", key="contribute")
+                    "training once the app's owner has looked at it (off by default; nothing else is kept)",
+                    key="contribute")
         given = st.session_state.get("contributed", [])
         if given and st.button(f"Delete the {len(given)} face crop(s) I gave"):
             try:
@@ -494,12 +538,15 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
     except ValueError as e:
         st.error(str(e))
         return None
-    faces = rec.predict(image)
-    why = bool(faces) and st.toggle("Show why", key="show_why", help="Colours the parts of each face that moved "
-                                    "the reading most (covering them changes it most).")
+    faces, note = rec.read_photo(image)
+    if note:
+        st.info(note)
+    why = bool(faces) and st.toggle("Show why", key="show_why", help="Colours the parts of the largest faces "
+                                    f"(up to {MAX_WHY}) that moved the reading most (covering them changes it most).")
     if why:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        shown = overlay(draw_faces(image, faces), faces, [occlusion_map(rec, gray, f.box) for f in faces])
+        explained = faces[:MAX_WHY]  # NOTE: ~0.4 s of server time per face, shared by every visitor
+        shown = overlay(draw_faces(image, faces), explained, [occlusion_map(rec, gray, f.box) for f in explained])
     else:
         shown = draw_faces(image, faces)
     st.image(shown, channels="BGR", width="stretch")
@@ -630,11 +677,14 @@ def mood_page() -> None:
         mapping_editor()
         data_panel(profile)
         catalogue_panel(access.session_owner(st.session_state, access.load_config(st.secrets),
-                                             access.user_email(st.user)))
+                                             access.account_id(st.user)))
 
 
 def main() -> None:
-    """Names the pages in the sidebar (a file-named "app" entry otherwise) and runs the chosen one."""
+    """Bounds the uploads every session holds, names the pages in the sidebar (a file-named "app" entry
+    otherwise) and runs the chosen one."""
+    if runtime.exists():
+        cap_sessions(runtime.get_instance().uploaded_file_mgr)
     page = st.navigation([st.Page(mood_page, title="Mood to movie", icon="🎬", default=True),
                           st.Page("pages/1_Train_and_evaluate.py", title="Train and evaluate", icon="🧪")])
     if page.title != "Mood to movie":

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model; its ONNX export if current)")
     a = p.parse_args(argv)
-    rec = EmotionRecognizer.load(a.model)  # one, as the app's st.cache_resource holds it
+    rec = EmotionRecognizer.load(a.model)  # one, as the app shares it (fer/shared.py)
     print(f"classifier {rec.classifier.backend}; {a.fps:.0f} fps cameras; {a.seconds:.0f} s per row")
     print(f"{'viewers':>7s} {'min fps':>8s} {'median fps':>10s} {'failed frames':>13s}  detector copies")
     for n in a.viewers:

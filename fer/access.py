@@ -4,7 +4,8 @@ Configuration comes from the app's secrets (the page passes `st.secrets`; nothin
 
     [access]
     owner_password = "..."             # typed once per browser session on the training page
-    owners = ["me@example.com"]        # with Streamlit's built-in login (an [auth] section)
+    owners = ["me@example.com"]        # with Streamlit's built-in login (an [auth] section): verified
+                                       # e-mails, or "sub:<id>" for a provider that does not verify them
     server_paths = ["/data/datasets"]  # folders the owner may train or evaluate from by path (off when absent)
 
 The rule without an [access] section (`default_role`): the person who runs the app on their own machine
@@ -19,6 +20,7 @@ import hashlib
 import hmac
 import os
 import stat
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,8 +30,10 @@ from fer.files import ROOT
 
 OWNER, VISITOR = "owner", "visitor"
 OWNER_KEY = "fer_owner"  # session-state key the password gate sets (no widget has it, so no browser can)
-MAX_TRIES = 5  # wrong passwords before a browser session is locked out
-LOCKOUT_S = 300
+MAX_TRIES = 5  # wrong passwords from one client address before it must wait
+SERVER_TRIES = 20  # wrong passwords from anywhere before the whole server must wait (addresses are cheap)
+LOCKOUT_S = 300  # the first wait; each further lockout of the same client (or of the server) doubles it
+MAX_LOCKOUT_S = 86_400
 # Never readable as a dataset, whatever the owner lists.
 FORBIDDEN = (Path("/proc"), Path("/sys"), Path("/dev"), Path("/run"), Path("/etc"))
 
@@ -82,10 +86,16 @@ def load_config(secrets: Mapping) -> AccessConfig | None:
         return None
 
 
-def user_email(user: Mapping) -> str | None:
-    """The e-mail of a logged-in account from `st.user` (None when nobody is logged in or login is not set up)."""
+def account_id(user: Mapping) -> str | None:
+    """Who is logged in, from `st.user`: their e-mail when the identity provider says it is verified, else the
+    provider's stable subject id as "sub:<id>" (an unverified address can be anybody's); None when nobody is
+    logged in or login is not set up."""
     try:
-        return str(user.get("email")) if user.get("is_logged_in") and user.get("email") else None
+        if not user.get("is_logged_in"):
+            return None
+        if user.get("email") and user.get("email_verified") is True:
+            return str(user.get("email"))
+        return f"sub:{user.get('sub')}" if user.get("sub") else None
     except Exception:  # noqa: BLE001 (st.user raises when no [auth] section exists)
         return None
 
@@ -112,35 +122,64 @@ def default_role(config: AccessConfig | None, is_hosted: bool) -> str:
 
 
 def is_owner_login(config: AccessConfig | None, email: str | None) -> bool:
-    """A logged-in account (st.user's e-mail, verified by the identity provider) listed in `owners`."""
+    """A logged-in account (`account_id`: a verified e-mail, or "sub:<id>") listed in `owners`."""
     return bool(config and email and email.strip().lower() in config.owners)
 
 
 @dataclass
-class PasswordGate:
-    """Password tries of one browser session (kept in its session state): a few wrong ones lock it out."""
-
+class _Tries:
     failures: int = 0
+    lockouts: int = 0
     locked_until: float = 0.0
 
-    def locked_for(self, now: float | None = None) -> float:
-        """Seconds left in a lockout (0 when not locked)."""
-        return max(0.0, self.locked_until - (time.time() if now is None else now))
 
-    def check(self, config: AccessConfig | None, attempt: str, now: float | None = None) -> bool:
+SERVER = "*"  # the key that counts every wrong password on this server
+
+
+class PasswordGate:
+    """Wrong owner passwords, counted for the whole server (one gate per process, `GATE`, shared by every
+    browser session, so a new session or connection gets no new tries) and per client address where known.
+    MAX_TRIES from one address, or SERVER_TRIES from anywhere, lock out that address (or everybody) for
+    LOCKOUT_S, doubling with each further lockout up to a day; the right password clears its address."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # NOTE: every session's script thread checks passwords here
+        self._tries: dict[str, _Tries] = {}
+
+    def locked_for(self, client: str | None = None, now: float | None = None) -> float:
+        """Seconds this client must still wait (0 when it may try)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            return max([0.0] + [self._tries[k].locked_until - now for k in self._keys(client) if k in self._tries])
+
+    def check(self, config: AccessConfig | None, attempt: str, client: str | None = None,
+              now: float | None = None) -> bool:
         """True for the right password. Constant-time; refuses every try while locked out."""
         now = time.time() if now is None else now
-        if self.locked_for(now) or not (config and config.owner_password):
+        if self.locked_for(client, now) or not (config and config.owner_password):
             return False
         ok = hmac.compare_digest(hashlib.sha256(attempt.encode()).digest(),
                                  hashlib.sha256(config.owner_password.encode()).digest())
-        if ok:
-            self.failures = 0
-        else:
-            self.failures += 1
-            if self.failures >= MAX_TRIES:
-                self.failures, self.locked_until = 0, now + LOCKOUT_S
-        return ok
+        with self._lock:
+            if ok:
+                self._tries.pop(f"ip:{client}", None)
+                return True
+            for key in self._keys(client):
+                t = self._tries.setdefault(key, _Tries())
+                if now - t.locked_until > MAX_LOCKOUT_S:
+                    t.lockouts = 0  # a quiet day forgives
+                t.failures += 1
+                if t.failures >= (SERVER_TRIES if key == SERVER else MAX_TRIES):
+                    t.failures, t.locked_until = 0, now + min(LOCKOUT_S * 2 ** t.lockouts, MAX_LOCKOUT_S)
+                    t.lockouts += 1
+        return False
+
+    @staticmethod
+    def _keys(client: str | None) -> list[str]:
+        return [SERVER] + ([f"ip:{client}"] if client else [])
+
+
+GATE = PasswordGate()
 
 
 def server_path(owner: Owner, text: str, config: AccessConfig | None) -> Path:

@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             results.append({"image": str(path), "error": msg})
             continue
-        faces = rec.predict(image)
+        faces, note = rec.read_photo(image)
+        if note:
+            print(f"{path}: {note}", file=sys.stderr)
         result = describe(path, faces, mapping, movies, a.top, a.group)
         if a.annotate:
             out = annotate_path(a.annotate, path, len(a.images) > 1)

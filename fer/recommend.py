@@ -55,7 +55,7 @@ class _Index:
 
 
 _INDEX: dict[int, tuple[weakref.ref, _Index]] = {}
-_INDEX_LOCK = threading.Lock()  # NOTE: the catalogue frame is shared by every session (st.cache_resource)
+_INDEX_LOCK = threading.Lock()  # NOTE: the catalogue frame is shared by every session (fer/shared.py)
 
 
 def index(movies: pd.DataFrame) -> _Index:
@@ -193,6 +193,28 @@ def recommend(probs: dict[str, float], mapping: dict[str, str], movies: pd.DataF
     out["reason"] = [_reason(row, genre, source[genre], liked, mapping, probs, mix,
                              None if s < 0 else ("liked" if seeds[s] > 1 else "saw", titles[s]))
                      for row, genre, s in zip(out.itertuples(), picked_for, nearest)]
+    return out
+
+
+def steady(previous: pd.DataFrame | None, fresh: pd.DataFrame, profile=None, hide_seen: bool = True,
+           n: int = 50) -> pd.DataFrame:
+    """The list to show after a mark: the films shown before keep their places (only those now hidden, seen or
+    thumbed down, leave), and the fresh list's best fill the gaps at the end.
+
+    Why: a mark re-ranks the fresh list (taste, neighbours), and a film that drops out of it loses its mark
+    control on the server while the person may be clicking it: the click was lost (6-10 of 48 with six
+    visitors clicking at once, benchmarks/concurrent_marks.py). Nothing moves under the cursor now; the
+    re-ranked order shows with the next reading or filter."""
+    if previous is None or previous.empty:
+        return fresh
+    marks = profile.ratings() if profile is not None else {}
+    seen = profile.seen() if profile is not None else set()
+    hidden = {t for t, r in marks.items() if r < 0} | (seen if hide_seen else set())
+    kept = previous[~previous["tconst"].isin(hidden)]
+    out = pd.concat([kept, fresh[~fresh["tconst"].isin(set(kept["tconst"]))]], ignore_index=True).iloc[:n].copy()
+    out["rank"] = range(1, len(out) + 1)
+    out["seen"] = [t in seen for t in out["tconst"]]
+    out["thumb"] = [marks.get(t, 0) for t in out["tconst"]]
     return out
 
 

@@ -16,22 +16,24 @@ import pandas as pd
 import streamlit as st
 
 from fer import access, model_history, runs
+from fer.contributions import contributed_dir, pending, review
 from fer.emotions import EMOTIONS
 from fer.files import ROOT, SHARED_FER, model_path, runs_dir, write_text_atomic
+from fer.images import MAX_UPLOAD_MB
 from fer.jobs import Busy, flight
 from fer.train_config import TrainConfig
 
 RUNS_DIR = runs_dir()
 MODEL = model_path()
+REVIEW_PAGE = 24  # crops shown for review at once
 ARCHS = ("cnn1", "cnn2", "cnn3", "vgg", "vgg-wide")  # fer.model.ARCHS, without importing torch for visitors
-MAX_DATASET_MB = 120  # the dataset uploader's limit (FER2013 as .csv.gz: 94 MB)
 EVALUATIONS = RUNS_DIR / "evaluations"  # stored results, readable by visitors
 
 
 # ---------------------------------------------------------------- who is this
 
 def current_owner() -> access.Owner | None:
-    return access.session_owner(st.session_state, access.load_config(st.secrets), access.user_email(st.user))
+    return access.session_owner(st.session_state, access.load_config(st.secrets), access.account_id(st.user))
 
 
 def access_panel(owner: access.Owner | None) -> None:
@@ -49,18 +51,19 @@ def access_panel(owner: access.Owner | None) -> None:
                    "`[access] owner_password = \"…\"` to the app's secrets (see the README).")
         return
     if config.owner_password:
-        gate = st.session_state.setdefault("password_gate", access.PasswordGate())
+        gate, client = access.GATE, st.context.ip_address  # NOTE: one gate for every session on this server
         with st.form("owner_login", clear_on_submit=True):
             attempt = st.text_input("Owner password", type="password")
             if st.form_submit_button("Sign in as owner"):
-                if gate.locked_for():
-                    st.error(f"Too many wrong passwords; try again in {gate.locked_for() / 60:.0f} min.")
-                elif gate.check(config, attempt):
+                if wait := gate.locked_for(client):
+                    st.error(f"Too many wrong passwords; try again in {max(wait / 60, 1):.0f} min.")
+                elif gate.check(config, attempt, client):
                     st.session_state[access.OWNER_KEY] = "password"
                     st.rerun()
                 else:
-                    st.error("Wrong password." if not gate.locked_for() else
-                             f"Wrong password. Too many tries: locked for {gate.locked_for() / 60:.0f} min.")
+                    wait = gate.locked_for(client)
+                    st.error(f"Wrong password. Too many tries: locked for {max(wait / 60, 1):.0f} min." if wait
+                             else "Wrong password.")
     if config.owners and st.button("Log in"):
         st.login()
 
@@ -72,7 +75,9 @@ def choose_dataset(owner: access.Owner) -> str | None:
     source = st.radio("Dataset", options, horizontal=True, key="dataset_source")
     if source == "Upload":
         up = st.file_uploader("FER2013 .csv.gz or .csv, or a Kaggle train/test .zip", type=["csv", "gz", "zip"],
-                              max_upload_size=MAX_DATASET_MB)
+                              max_upload_size=MAX_UPLOAD_MB,
+                              help=f"Up to {MAX_UPLOAD_MB} MB, the server's limit for any upload; for a bigger "
+                                   "file (FER2013 as .csv.gz is 94 MB) choose \"Path on the server\".")
         if up is None:
             return None
         try:
@@ -121,6 +126,27 @@ def train_form(owner: access.Owner) -> None:
                                                           device=device, dry_run=dry), processes=int(processes))
         except (ValueError, RuntimeError, OSError) as e:
             st.error(str(e))
+
+
+def contributions_review(owner: access.Owner) -> None:
+    """Face crops visitors gave with their answers: training reads one only after the owner approves it."""
+    root = contributed_dir(RUNS_DIR)
+    waiting = pending(root)
+    with st.expander(f"Given face crops waiting for review ({len(waiting)})"):
+        st.caption(f"Approved crops join `{root / 'train'}`: train on them with `--extra-data {root}`.")
+        for path, emotion in waiting[:REVIEW_PAGE]:
+            c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
+            c1.image(str(path), width=96)
+            c2.write(f"labelled **{emotion}** by its giver")
+            for column, label, approve in ((c3, "Approve", True), (c4, "Delete", False)):
+                if column.button(label, key=f"review_{approve}_{path.stem}"):
+                    try:
+                        review(owner, root, path, approve)
+                    except (ValueError, OSError) as e:
+                        st.error(f"{path.name}: {e}")
+                    st.rerun()
+        if len(waiting) > REVIEW_PAGE:
+            st.caption(f"… and {len(waiting) - REVIEW_PAGE} more after these.")
 
 
 def curves(runs_: list[runs.Run], metric: str) -> pd.DataFrame:
@@ -386,6 +412,7 @@ def main() -> None:
     with train_tab:
         if owner is not None:
             train_form(owner)
+            contributions_review(owner)
             st.divider()
         live_runs(owner)
     with eval_tab:

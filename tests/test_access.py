@@ -49,15 +49,56 @@ def test_without_configuration_the_local_user_owns_and_a_cloud_deploy_is_read_on
     assert access.session_owner({}, owners, "you@example.com", is_hosted=True) is None
 
 
-def test_wrong_passwords_lock_the_session_out():
+@pytest.fixture(autouse=True)
+def fresh_gate(monkeypatch):
+    """Each test starts with no wrong passwords counted on the server."""
+    monkeypatch.setattr(access, "GATE", PasswordGate())
+
+
+def test_wrong_passwords_lock_out_the_address_then_the_server_with_growing_waits():
     config, gate = AccessConfig(owner_password="right"), PasswordGate()
-    assert not gate.check(config, "wrong", now=0)
-    assert gate.check(config, "right", now=1)
+    assert not gate.check(config, "wrong", "1.1.1.1", now=0)
+    assert gate.check(config, "right", "1.1.1.1", now=1)
     for i in range(access.MAX_TRIES):
-        assert not gate.check(config, f"guess{i}", now=2)
-    assert gate.locked_for(now=3) > 0
-    assert not gate.check(config, "right", now=3)  # even the right one, while locked
-    assert gate.check(config, "right", now=3 + access.LOCKOUT_S)
+        assert not gate.check(config, f"guess{i}", "1.1.1.1", now=2)
+    assert gate.locked_for("1.1.1.1", now=3) == pytest.approx(access.LOCKOUT_S - 1)
+    assert not gate.check(config, "right", "1.1.1.1", now=3)  # even the right one, while locked
+    assert gate.locked_for("2.2.2.2", now=3) == 0  # another address may still try ...
+    for i in range(access.MAX_TRIES):
+        gate.check(config, f"again{i}", "1.1.1.1", now=1000)
+    assert gate.locked_for("1.1.1.1", now=1000) == 2 * access.LOCKOUT_S  # ... and a second lockout is longer
+    assert gate.check(config, "right", "1.1.1.1", now=2000)
+    for i in range(access.SERVER_TRIES):  # from ever-new addresses (or sessions with none known)
+        gate.check(config, f"spray{i}", f"10.0.0.{i}" if i % 2 else None, now=5000)
+    assert gate.locked_for("9.9.9.9", now=5000) > 0 and gate.locked_for(None, now=5000) > 0
+    assert not gate.check(config, "right", "9.9.9.9", now=5001)
+
+
+def test_new_sessions_get_no_new_tries(env, monkeypatch):
+    """A script that opens a fresh browser session for every guess is locked out like one session."""
+    monkeypatch.setenv("FER_PUBLIC", "1")
+    secrets = {"access": {"owner_password": "correct horse"}}
+    for i in range(access.SERVER_TRIES):
+        at = _page(secrets)
+        at.text_input[0].set_value(f"guess {i}")
+        at.button[0].click().run()
+    at = _page(secrets)
+    at.text_input[0].set_value("correct horse")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Too many wrong passwords; try again in 5 min."]
+    assert _owner_controls(at) == set()
+
+
+def test_an_owner_login_needs_a_verified_address_or_the_providers_subject_id():
+    owners = AccessConfig(owners=("me@example.com", "sub:4242"))
+    claims = {"is_logged_in": True, "email": "me@example.com", "sub": "999"}
+    forged = access.account_id({**claims, "email_verified": False})
+    assert forged == "sub:999" and access.session_owner({}, owners, forged, is_hosted=True) is None
+    verified = access.account_id({**claims, "email_verified": True})
+    assert access.session_owner({}, owners, verified, is_hosted=True) == Owner("login")
+    by_subject = access.account_id({"is_logged_in": True, "email": "x@y.z", "sub": "4242"})
+    assert access.session_owner({}, owners, by_subject, is_hosted=True) == Owner("login")
+    assert access.account_id({"is_logged_in": False, "email": "me@example.com", "email_verified": True}) is None
 
 
 def test_server_paths_are_confined(tmp_path):
@@ -250,3 +291,63 @@ def test_the_training_page_works_without_torch(env, public, expected):
                          timeout=120, env={**os.environ, "FER_PUBLIC": public})
     assert out.returncode == 0, out.stderr[-2000:]
     assert expected in out.stdout
+
+
+def test_a_visitors_clear_cache_reloads_nothing_shared(env, monkeypatch):
+    """Any browser can send Streamlit's "clear cache"; the model and the catalogue stay loaded for everybody."""
+    from streamlit.runtime import caching
+
+    from fer import recognizer, shared
+
+    loads = []
+    real = recognizer.EmotionRecognizer.load.__func__
+    monkeypatch.setattr(recognizer.EmotionRecognizer, "load",
+                        classmethod(lambda cls, path=None: loads.append(path) or real(cls, path)))
+    at = _page(script=APP)
+    catalogue = shared._OBJECTS["catalogue"][1]
+    assert len(loads) == 1
+    caching.cache_data.clear()  # what Streamlit does on a browser's clear_cache message
+    caching.cache_resource.clear()
+    at.run()
+    assert not at.exception and len(loads) == 1 and shared._OBJECTS["catalogue"][1] is catalogue
+
+
+def test_a_shared_object_is_built_once_while_many_sessions_ask_for_it():
+    from fer.shared import shared
+
+    builds = []
+
+    def build():
+        builds.append(1)
+        time.sleep(0.2)  # a slow load: the other callers arrive meanwhile and must wait for it
+        return object()
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(shared("test-slow", 1, build))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len({id(g) for g in got}) == 1
+    assert shared("test-slow", 2, object) is not got[0]  # a new version replaces it
+
+
+
+def test_the_owner_reviews_given_crops_and_a_visitor_never_sees_them(env, monkeypatch):
+    import numpy as np
+
+    from fer.contributions import contribute, contributed_dir
+
+    root = contributed_dir(env / "runs")
+    kept, dropped, later = (contribute(root, emotion, np.random.default_rng(i).integers(0, 256, (48, 48), np.uint8))
+                            for i, emotion in enumerate(("angry", "sad", "happy")))
+    at = _page()  # locally, unconfigured: the owner
+    assert any(e.label == "Given face crops waiting for review (3)" for e in at.expander)
+    at.button(key=f"review_True_{kept.stem}").click().run()
+    at.button(key=f"review_False_{dropped.stem}").click().run()
+    assert not at.exception
+    assert (root / "train" / "angry" / kept.name).exists() and not kept.exists() and not dropped.exists()
+    monkeypatch.setenv("FER_PUBLIC", "1")
+    visitor = _page()
+    assert not any("waiting for review" in e.label for e in visitor.expander)
+    assert not any(b.key and b.key.startswith("review_") for b in visitor.button)

@@ -264,7 +264,7 @@ def test_an_opted_in_answer_keeps_one_grey_crop_and_a_failing_disk_costs_only_th
     at = _click(at.sidebar.button, second.capitalize())
     assert not at.exception and _sidebar_metrics(at)["Mood"] == second.capitalize()  # the answer counts
     if disk == "writable":
-        (crop,) = (runs / "contributed" / "train" / second).iterdir()
+        (crop,) = (runs / "contributed" / "pending" / second).iterdir()  # waiting for the owner's review
         assert cv2.imread(str(crop), cv2.IMREAD_UNCHANGED).shape == (48, 48)
         assert at.session_state["contributed"] == [str(crop)]
     else:
@@ -281,6 +281,26 @@ def test_show_why_overlays_a_heatmap_and_lists_the_top_three(app, face_png):
     assert not at.exception and str(at.get("image")[0].proto) != plain
     top = sorted(face.probs, key=face.probs.get, reverse=True)[0]
     assert any(c.value.startswith(f"Face 1: **{top}**") for c in at.caption)
+
+
+@needs_fer
+def test_a_crowd_photo_is_read_for_its_largest_faces_and_explained_for_a_few(app, monkeypatch):
+    """A photo of 40 faces costs what MAX_FACES do: charts for those, heatmaps for MAX_WHY, one sentence."""
+    from fer import explain
+    from fer.recognizer import MAX_FACES
+    from tests.scenes import paste_face
+
+    x, _ = load_dataset(FER_CSV).split("PublicTest")
+    frame = background(1600, 1000)
+    for k in range(40):
+        paste_face(frame, x[k], 20 + k % 8 * 195, 20 + k // 8 * 195, 170)
+    at = _upload(app, "crowd.png", cv2.imencode(".png", frame)[1].tobytes())
+    assert any(i.value.endswith(f"faces found: reading the {MAX_FACES} largest.") for i in at.info)
+    assert sum(c.value.startswith("Face ") for c in at.caption) == MAX_FACES
+    explained = []
+    monkeypatch.setattr(explain, "occlusion_map", lambda rec, gray, box: explained.append(box) or np.zeros((48, 48)))
+    at.toggle(key="show_why").set_value(True).run()
+    assert not at.exception and len(explained) == explain.MAX_WHY
 
 
 @needs_fer
@@ -339,6 +359,35 @@ def test_a_second_upload_writes_no_marks_and_a_thumb_keeps_its_mood(app, face_pn
     profile = Profile(db)
     assert [(m["tconst"], m["rating"]) for m in profile.export()["marks"]] == [(first, 1)]
     assert profile.mood_ratings() == {face.emotion: {first: 1}}
+
+
+@needs_fer
+def test_a_thumb_keeps_the_list_in_place_until_asked_to_re_rank(app, face_png):
+    """A film under the cursor must not leave the list because another film was thumbed (its click would be
+    lost); "Re-rank with my marks" applies the marks' new order."""
+    at = _upload(app, "me.png", face_png[0])
+    before = _listed(at)
+    for t in before[:5]:
+        _marks(at, t).select("up").run()
+    assert _listed(at) == before
+    fresh = _listed(_click(at.sidebar.button, "Re-rank with my marks"))
+    assert fresh != before and len(fresh) == 50
+
+
+@needs_fer
+def test_a_click_whose_callback_never_ran_is_still_written_and_marks_made_elsewhere_are_kept(app, face_png):
+    """Streamlit cuts a run (and its callbacks) short when the next click arrives: a changed mark control is
+    written by whichever run sees it. A mark made in another tab shows here and is not undone."""
+    at = _upload(app, "me.png", face_png[0])
+    first, second = _listed(at)[:2]
+    at.session_state[_marks(at, first).key] = ["up"]  # the value the browser sent; no callback has run
+    at.run()
+    profile = Profile(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db")
+    assert profile.ratings() == {first: 1}
+    profile.rate(second, 1)  # another tab of the same person
+    at.run()
+    at.run()
+    assert profile.ratings() == {first: 1, second: 1} and _marks(at, second).value == ["up"]
 
 
 @needs_fer

@@ -8,6 +8,7 @@ from importlib.metadata import version
 
 import pytest
 
+from fer.images import MAX_UPLOAD_MB
 from fer.live import WEBRTC_RENDERED_RUN_COUNT
 from tests.conftest import ROOT
 
@@ -43,3 +44,31 @@ def test_the_repositorys_model_files_stay_within_40_mb():
     tracked = subprocess.run(["git", "ls-files", "models"], cwd=ROOT, capture_output=True, text=True, check=True)
     sizes = {f: (ROOT / f).stat().st_size for f in tracked.stdout.split() if f.endswith((".pt", ".onnx"))}
     assert "models/emotion_cnn.pt" in sizes and sum(sizes.values()) <= 40e6, sizes
+
+
+def test_the_server_refuses_uploads_above_the_photo_limit():
+    """Streamlit checks a widget's max_upload_size only in the browser; the server enforces its own
+    server.maxUploadSize (while the body streams in), which must be the photo limit."""
+    code = ("from streamlit import config; config.get_config_options(force_reparse=True); "
+            "print(config.get_option('server.maxUploadSize'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == str(MAX_UPLOAD_MB), out.stderr
+
+
+def test_one_sessions_uploads_are_bounded_in_memory():
+    """Streamlit's own upload manager, capped as the app caps it: a client that uploads file after file (no
+    widget reads them) holds at most SESSION_FILES / SESSION_BYTES; other sessions and the newest file stay."""
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+    from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+    from fer.uploads import SESSION_BYTES, SESSION_FILES, cap_sessions
+
+    manager = MemoryUploadedFileManager("/_stcore/upload_file")
+    cap_sessions(manager)
+    cap_sessions(manager)  # every page run installs it: once is enough
+    for i in range(30):
+        manager.add_file("stranger", UploadedFileRec(f"f{i}", "x.png", "image/png", bytes(20 << 20)))
+    manager.add_file("visitor", UploadedFileRec("mine", "me.png", "image/png", b"photo"))
+    held = manager.file_storage["stranger"]
+    assert len(held) <= SESSION_FILES and sum(len(f.data) for f in held.values()) <= SESSION_BYTES
+    assert "f29" in held and [f.file_id for f in manager.get_files("visitor", ["mine"])] == ["mine"]

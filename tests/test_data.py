@@ -1,6 +1,8 @@
 import gzip
 import os
 import stat
+import subprocess
+import sys
 import zipfile
 
 import cv2
@@ -10,7 +12,7 @@ import pytest
 from fer import evaluate
 from fer.data import MAX_ZIP_BYTES, apply_ferplus, check_trainable, load_dataset
 from fer.emotions import EMOTIONS
-from tests.conftest import FER_CSV, synthetic_faces, write_csv
+from tests.conftest import FER_CSV, ROOT, synthetic_faces, write_csv
 
 
 def test_csv_loads_images_labels_and_splits(tiny_csv):
@@ -255,3 +257,35 @@ def test_evaluate_ferplus_scores_against_the_majority_labels(tiny_csv, tmp_path)
     m = evaluate.evaluate(None, tiny_csv, "PrivateTest", ferplus=votes)
     assert m["label_source"] == "FER+ majority" and m["n"] == 14
     assert np.array(m["confusion_matrix"])[EMOTIONS.index("happy")].sum() == 14  # every true label is happy
+
+
+def _lying_zip(path, holds: int, declares: int = 1024) -> None:
+    """A zip whose one entry holds `holds` zero bytes (deflated) while its directory declares `declares`."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("train/happy/a.png", "w", force_zip64=True) as f:
+            for _ in range(holds >> 24):
+                f.write(bytes(1 << 24))
+    data = bytearray(path.read_bytes())
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 24:central + 28] = declares.to_bytes(4, "little")  # uncompressed size in the directory
+    path.write_bytes(bytes(data))
+
+
+def test_an_entry_holding_more_than_it_declares_is_refused_within_its_declared_size(tmp_path):
+    """1 GB of zeros behind a declared 1 KB: refused in one sentence, never inflated whole (peak memory)."""
+    path = tmp_path / "liar.zip"
+    _lying_zip(path, 1 << 30)
+    code = ("import tracemalloc, sys; tracemalloc.start()\nfrom fer.data import load_dataset\n"
+            f"try:\n    load_dataset({str(path)!r})\nexcept ValueError as e:\n    print(e)\n"
+            "print(tracemalloc.get_traced_memory()[1])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    message, peak = out.stdout.strip().splitlines()
+    assert "is corrupt" in message and "\n" not in message, out.stderr
+    assert int(peak) < 64 << 20
+
+
+def test_bzip2_and_lzma_entries_are_refused(tiny_zip):
+    with zipfile.ZipFile(tiny_zip, "a") as zf:
+        zf.writestr("train/happy/extra.png", b"x" * 100, compress_type=zipfile.ZIP_BZIP2)
+    with pytest.raises(ValueError, match="only stored and deflated entries are read"):
+        load_dataset(tiny_zip)

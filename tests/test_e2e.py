@@ -32,7 +32,7 @@ from fer.genres import PRESETS
 from fer.movies import load_catalogue, recommend
 from fer.profile import Profile
 from tests.conftest import FER_CSV, ROOT
-from tests.scenes import face_frame
+from tests.scenes import confident_face
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -61,16 +61,10 @@ def write_y4m(path: Path, frame_bgr: np.ndarray, frames: int = 30) -> None:
 @pytest.fixture(scope="module")
 def face_video(tmp_path_factory):
     """(y4m path, expected emotion): the first PublicTest face the pipeline reads with >= 80 % confidence."""
-    rec = EmotionRecognizer.load()
-    x, _ = load_dataset(FER_CSV).split("PublicTest")
-    for i, face in enumerate(x[:200]):
-        frame, _ = face_frame(face, side=220, seed=i)
-        faces = rec.predict(frame)
-        if len(faces) == 1 and faces[0].confidence >= 0.8:
-            path = tmp_path_factory.mktemp("video") / "face.y4m"
-            write_y4m(path, frame)
-            return path, faces[0].emotion
-    raise AssertionError("no confidently classified face among 200 PublicTest images")
+    frame, face = confident_face(EmotionRecognizer.load(), load_dataset(FER_CSV).split("PublicTest")[0], side=220)
+    path = tmp_path_factory.mktemp("video") / "face.y4m"
+    write_y4m(path, frame)
+    return path, face.emotion
 
 
 @pytest.fixture(scope="module")

@@ -158,3 +158,21 @@ def test_the_catalogue_index_follows_the_frame(movies):
     small = movies.iloc[:100].reset_index(drop=True)
     assert set(recommend(_only("sad"), MAPPING, small, n=50)["tconst"]) <= set(small["tconst"])
     assert np.isin(recommend(_only("sad"), MAPPING, movies)["tconst"], movies["tconst"]).all()
+
+
+def test_marks_keep_the_shown_list_in_place_and_only_hidden_films_leave(movies):
+    from fer.recommend import steady
+
+    profile = Profile(None)
+    shown = recommend(_only("sad"), MAPPING, movies, profile)
+    liked, seen, disliked = shown["tconst"].iloc[[3, 5, 7]]
+    profile.rate(liked, 1)
+    profile.mark_seen(seen)
+    profile.rate(disliked, -1)
+    fresh = recommend(_only("sad"), MAPPING, movies, profile)
+    assert set(fresh["tconst"]) - {seen, disliked} != set(shown["tconst"]) - {seen, disliked}  # it re-ranked
+    kept = steady(shown, fresh, profile)
+    expected = [t for t in shown["tconst"] if t not in (seen, disliked)]
+    assert kept["tconst"].tolist()[:48] == expected and len(kept) == 50 and kept["tconst"].is_unique
+    assert list(kept["rank"]) == list(range(1, 51)) and kept.set_index("tconst").loc[liked, "thumb"] == 1
+    assert steady(None, fresh, profile) is fresh

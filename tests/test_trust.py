@@ -7,10 +7,11 @@ import cv2
 import numpy as np
 import pytest
 
-from fer import EmotionRecognizer, calibrate, train
+from fer import EmotionRecognizer, calibrate, contributions, train
+from fer.access import Owner
 from fer.classifier import load_classifier
-from fer.contributions import contribute, withdraw
-from fer.data import FaceDataset, load_dataset
+from fer.contributions import ContributionRefused, contribute, pending, review, withdraw
+from fer.data import FaceDataset, load_dataset, load_extra
 from fer.emotions import EMOTIONS
 from fer.evaluate import calibration_figures, ece_noise_floor
 from fer.explain import occlusion_map
@@ -118,10 +119,41 @@ def test_the_heatmap_has_the_face_shape_and_is_finite(rec):
     assert heat.shape == (48, 48) and np.isfinite(heat).all() and 0 <= heat.min() and heat.max() == 1
 
 
-def test_a_contribution_is_a_48px_grey_crop_in_the_train_layout_and_can_be_withdrawn(tmp_path):
-    crop = np.zeros((48, 48), np.uint8)
-    path = contribute(tmp_path, "sad", crop)
-    assert path.parent == tmp_path / "train" / "sad" and cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape == (48, 48)
+def _face(seed: int) -> np.ndarray:
+    """A 48x48 grey crop whose coarse structure varies by seed (distinct hashes)."""
+    rng = np.random.default_rng(seed)
+    return cv2.resize(rng.integers(0, 256, (6, 6)).astype(np.uint8), (48, 48), interpolation=cv2.INTER_LINEAR)
+
+
+def test_a_contribution_waits_for_the_owner_then_joins_the_training_folder_and_can_be_withdrawn(tmp_path):
+    path = contribute(tmp_path, "sad", _face(0))
+    assert path.parent == tmp_path / "pending" / "sad" and cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape == (48, 48)
     with pytest.raises(ValueError):
         contribute(tmp_path, "sad", np.zeros((480, 640, 3), np.uint8))  # never a whole frame
-    assert withdraw([path, tmp_path.parent / "elsewhere.png"], tmp_path) == 1 and not path.exists()
+    assert pending(tmp_path) == [(path, "sad")]
+    with pytest.raises(PermissionError):
+        review(None, tmp_path, path, approve=True)  # a visitor cannot approve
+    review(Owner("local"), tmp_path, path, approve=True)
+    assert pending(tmp_path) == [] and len(load_extra(tmp_path).split("Training")[0]) == 1
+    other = contribute(tmp_path, "happy", _face(1))
+    review(Owner("local"), tmp_path, other, approve=False)
+    assert not other.exists() and pending(tmp_path) == []
+    assert withdraw([path, tmp_path.parent / "elsewhere.png"], tmp_path) == 1  # approved since: still found
+    assert not (tmp_path / "train" / "sad" / path.name).exists()
+
+
+def test_the_same_face_is_not_kept_twice_and_quotas_hold(tmp_path, monkeypatch):
+    face = _face(2)
+    contribute(tmp_path, "sad", face)
+    nudged = face.copy()
+    nudged[10, 10] ^= 1  # one changed pixel (a changed byte in the photo)
+    with pytest.raises(ContributionRefused, match="given already"):
+        contribute(tmp_path, "angry", nudged)
+    with pytest.raises(ContributionRefused, match="in this session"):
+        contribute(tmp_path, "sad", _face(3), given_here=contributions.SESSION_QUOTA)
+    monkeypatch.setattr(contributions, "SERVER_QUOTA", 3)
+    contribute(tmp_path, "sad", _face(4))
+    contribute(tmp_path, "sad", _face(5))
+    with pytest.raises(ContributionRefused, match="waiting for review"):
+        contribute(tmp_path, "sad", _face(6))
+    assert len(pending(tmp_path)) == 3
