@@ -29,8 +29,10 @@ from fer.profile import Profile
 CHROMIUM = "/usr/bin/chromium"
 
 
-def start_server(folder: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "FER_PROFILE_DIR": str(folder / "profile"), "FER_IMDB_SOURCE": "http://127.0.0.1:9/"}
+def start_server(port: int, **env: str) -> subprocess.Popen:
+    """`streamlit run app.py` on this port with these extra environment variables, once it answers; the IMDb
+    refresh source points nowhere (benchmarks touch no network). benchmarks/upload_memory.py uses it too."""
+    env = {**os.environ, "FER_IMDB_SOURCE": "http://127.0.0.1:9/", **env}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true", "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(a.rounds):
             run = folder / f"round{r}"
             run.mkdir()
-            server = start_server(run, a.port)
+            server = start_server(a.port, FER_PROFILE_DIR=str(run / "profile"))
             try:
                 out: dict = {}
                 go = threading.Barrier(a.visitors)

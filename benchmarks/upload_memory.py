@@ -11,21 +11,15 @@ Printed: the server's resident memory before and after, and what each request go
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from fer.files import ROOT
-
-CHROMIUM = "/usr/bin/chromium"
+from benchmarks.concurrent_marks import CHROMIUM, start_server
 
 
 def rss_mb(pid: int) -> float:
@@ -45,19 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "small.png"
         cv2.imwrite(str(photo), np.full((240, 320, 3), 128, np.uint8))
-        env = {**os.environ, "FER_PUBLIC": "1", "FER_RUNS": str(Path(tmp) / "runs"),
-               "FER_IMDB_SOURCE": "http://127.0.0.1:9/"}
-        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(a.port),
-                                   "--server.headless", "true", "--server.fileWatcherType", "none"], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start_server(a.port, FER_PUBLIC="1", FER_RUNS=str(Path(tmp) / "runs"))
         url = f"http://127.0.0.1:{a.port}"
         try:
-            for _ in range(200):
-                try:
-                    if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    time.sleep(0.3)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
                 pages, targets = [], []

@@ -34,6 +34,7 @@ MAX_TRIES = 5  # wrong passwords from one client address before it must wait
 SERVER_TRIES = 20  # wrong passwords from anywhere before the whole server must wait (addresses are cheap)
 LOCKOUT_S = 300  # the first wait; each further lockout of the same client (or of the server) doubles it
 MAX_LOCKOUT_S = 86_400
+MAX_CLIENTS = 10_000  # addresses whose wrong passwords are remembered (the server-wide count is always kept)
 # Never readable as a dataset, whatever the owner lists.
 FORBIDDEN = (Path("/proc"), Path("/sys"), Path("/dev"), Path("/run"), Path("/etc"))
 
@@ -164,6 +165,8 @@ class PasswordGate:
             if ok:
                 self._tries.pop(f"ip:{client}", None)
                 return True
+            if len(self._tries) > MAX_CLIENTS:  # addresses are cheap: forget those not locked out now
+                self._tries = {k: t for k, t in self._tries.items() if k == SERVER or t.locked_until > now}
             for key in self._keys(client):
                 t = self._tries.setdefault(key, _Tries())
                 if now - t.locked_until > MAX_LOCKOUT_S:
