@@ -223,3 +223,27 @@ def test_two_viewers_streaming_at_once_both_get_their_reading(server, browsers, 
     finally:
         for page in pages:
             page.close()
+
+
+def test_server_refuses_uploads_over_the_photo_limit(server, browser, tmp_path):
+    """A script can send files straight to Streamlit's upload endpoint, past the browser's own size check:
+    the server itself answers 413 above the 25 MB photo limit (.streamlit/config.toml) and takes one under it."""
+    import requests
+
+    url, _, _ = server
+    photo = tmp_path / "small.png"
+    cv2.imwrite(str(photo), np.full((60, 80, 3), 128, np.uint8))
+    page = browser.new_page()
+    try:
+        page.goto(url)
+        page.get_by_text("Photo", exact=True).first.click()
+        with page.expect_request(lambda r: "/_stcore/upload_file/" in r.url and r.method == "PUT") as req:
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+        base, token = req.value.url.rsplit("/", 1)[0], req.value.headers.get("x-xsrftoken", "")
+        cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+        answers = [requests.put(f"{base}/probe{mb}", headers={"X-Xsrftoken": token}, cookies=cookies, timeout=60,
+                                files={"file": ("f.png", bytes(mb << 20), "image/png")}).status_code
+                   for mb in (26, 24)]
+        assert answers == [413, 204]
+    finally:
+        page.close()
