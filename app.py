@@ -12,9 +12,11 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import altair as alt
 import cv2
 import numpy as np
 import pandas as pd
@@ -26,7 +28,7 @@ from fer.contributions import ContributionRefused, contribute, contributed_dir, 
 from fer.detect import crop_face
 from fer.draw import draw_faces
 from fer.emotions import EMOTIONS
-from fer.explain import MAX_WHY, occlusion_map, overlay
+from fer.explain import MAX_WHY, legend, occlusion_map, overlay
 from fer.files import catalogue_path, model_path, runs_dir, sidecar_path
 from fer.genres import GENRES, PRESETS, build_mapping
 from fer.images import MAX_UPLOAD_MB, load_image
@@ -35,6 +37,7 @@ from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
 from fer.mood import Reading, answered, read_mood
 from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, recommend, refresh_flight, start_refresh
 from fer.neighbours import ATTRIBUTION as LEARNT_FROM
+from fer.portable import MAX_BYTES, dumps, is_empty, parse
 from fer.posters import Posters
 from fer.profile import Profile, ProfileError, apply_marks, open_profile
 from fer.recognizer import EmotionRecognizer
@@ -46,6 +49,7 @@ CATALOGUE = catalogue_path()
 IMDB_SOURCE = os.environ.get("FER_IMDB_SOURCE", IMDB_BASE)
 MODEL = model_path()
 INPUT_MODES = ("Webcam", "Photo", "Snapshot")
+LISTED = 50  # films in the list (the paper's top 50); twice as many are ranked, the rest fill gaps marks leave
 NO_FACE_HINT = ("No face found. Try a brighter, front-facing photo in which the face is larger "
                 "(at least about 60 pixels wide), without sunglasses or strong shadows.")
 
@@ -113,12 +117,130 @@ def session_profile() -> Profile:
                 "kept in this browser session only."
         st.session_state.update(profile=profile, profile_kind=kind, profile_email=email,
                                 saved=profile_settings(profile))
+        st.session_state.pop("browser_read", None)  # a visitor who logged out takes their browser's copy again
         if profile.notice:
             st.session_state["profile_error"] = profile.notice
         resting = st.session_state["saved"]["resting"]
         if resting:
             st.session_state["resting"] = resting
     return st.session_state["profile"]
+
+
+# ---------------------------------------------------------------- the visitor's browser profile
+
+BROWSER_KEY = "mood-to-movie/profile"  # the browser's localStorage entry (one per site)
+# NOTE: runs in the visitor's page, not on the server. Streamlit's own component API (st.components.v2, no
+# package): writes the document it is given when it differs from the stored one, removes it on `erase`, and
+# answers with what the browser holds while `read` is asked (a state value: one rerun when it changes).
+BROWSER_JS = """
+export default function ({ data, setStateValue }) {
+  let stored = "";
+  try {
+    if (data.erase) localStorage.removeItem(data.key);
+    else if (typeof data.save === "string" && localStorage.getItem(data.key) !== data.save)
+      localStorage.setItem(data.key, data.save);
+    stored = localStorage.getItem(data.key) ?? "";
+  } catch (e) {
+    setStateValue("failed", String(e && e.name || e));
+  }
+  if (data.read) setStateValue("stored", stored);
+}
+"""
+browser_store = st.components.v2.component("mood_to_movie.browser_profile", js=BROWSER_JS)
+
+
+def keeps_in_browser() -> bool:
+    """An anonymous visitor of a public deploy: their profile lives in their own browser, none on the server."""
+    return access.hosted() and not access.account_id(st.user)
+
+
+def browser_copy() -> str | None:
+    """The profile text this browser holds ("" for none) once its storage answered; None until then."""
+    if st.session_state.get("browser_erased"):
+        return ""
+    return (st.session_state.get("browser_profile") or {}).get("stored")
+
+
+def take_browser_copy(profile: Profile) -> bool:
+    """Brings the browser's copy into a visitor's session profile once its storage answers. False on a public
+    deploy's first run while it has not answered yet (the profile's parts wait one run for it, so no widget is
+    drawn at a default the copy then changes); an answer that comes later still restores, with new widgets."""
+    if not access.hosted() or st.session_state.get("browser_read"):
+        return True
+    stored = browser_copy()
+    if stored is None:
+        first = not st.session_state.get("browser_waited")
+        st.session_state["browser_waited"] = True
+        return not first
+    st.session_state["browser_read"] = True
+    if stored and keeps_in_browser():
+        try:
+            profile.restore(parse(stored))
+        except (ValueError, ProfileError) as e:
+            st.session_state["profile_error"] = f"The profile kept in this browser could not be read: {e} It " \
+                "stays there untouched until you mark something."
+            return True
+        reload_profile(profile)
+    return True
+
+
+def browser_sync(key: str) -> None:
+    """Mounts the browser's storage (public deploys only). A visitor's session profile is written there whenever
+    it changed (removed when empty); a logged-in account's profile never is (a shared computer keeps nothing)."""
+    if not access.hosted():
+        return
+    read = bool(st.session_state.get("browser_read"))
+    data = {"key": BROWSER_KEY, "read": not read and key == "browser_profile",
+            "erase": bool(st.session_state.get("browser_erased"))}
+    # NOTE: the document goes out only when the profile changed since this mount last sent it: the webcam's
+    # list reruns every second, and a profile can be 1 MB.
+    sent, version = st.session_state.setdefault("browser_sent", {}), None
+    if read and keeps_in_browser():
+        profile = st.session_state["profile"]
+        version = (id(profile), profile.revision)
+        if sent.get(key) != version:
+            data.update(browser_document(profile))
+    browser_store(key=key, data=data, on_stored_change=lambda: None, on_failed_change=lambda: None)
+    sent[key] = version
+
+
+def browser_document(profile: Profile) -> dict:
+    """{"save": text} or {"erase": True} for the profile as it is now."""
+    try:
+        doc = profile.export()
+    except ProfileError:
+        return {}
+    text = dumps(doc)
+    if is_empty(doc):
+        return {"erase": True}
+    if len(text) > MAX_BYTES:
+        st.session_state["profile_error"] = "Your profile has outgrown what this browser keeps; your newest " \
+            "marks last for this tab only. Download your data to keep them."
+        return {}
+    return {"save": text}
+
+
+def profile_kind() -> str:
+    """The sentence that says where this person's profile is kept."""
+    if keeps_in_browser() and (st.session_state.get("browser_profile") or {}).get("failed"):
+        return "This browser does not keep data for this site (its storage is blocked or full): your marks " \
+            "last for this tab only, and nothing is written on the server."
+    return st.session_state["profile_kind"]
+
+
+def import_profile(profile: Profile, text: str | bytes, from_browser: bool = False) -> None:
+    """"Import my data", or the browser's copy added to an account (then removed from the browser): validated
+    first, then one transaction; a refused document changes nothing."""
+    try:
+        doc = parse(text)
+        profile.restore(doc)
+    except (ValueError, ProfileError) as e:
+        st.error(str(e))
+        return
+    st.session_state["browser_erased"] = st.session_state.get("browser_erased") or from_browser
+    reload_profile(profile)
+    st.session_state["profile_error"] = f"Imported {len(doc['marks'])} film mark(s) and your settings."
+    st.rerun()
 
 
 def profile_settings(profile: Profile) -> dict:
@@ -140,10 +262,29 @@ def save(key: str, value) -> None:
         st.session_state["profile_error"] = str(e)
 
 
+def wkey(name: str) -> str:
+    """A profile-driven widget's key in this profile generation. A restored, imported or deleted profile starts
+    new widgets: under its old key a browser keeps showing (and sends back) a widget's old value."""
+    generation = st.session_state.get("generation", 0)
+    return f"{name}_{generation}" if generation else name
+
+
+def reload_profile(profile: Profile) -> None:
+    """The page starts again from what the profile holds now (after a restore, an import or a delete): new
+    widgets at its saved settings, its resting face, no mark controls from before."""
+    st.session_state["saved"] = profile_settings(profile)
+    st.session_state["resting"] = st.session_state["saved"]["resting"]
+    if not st.session_state["resting"]:
+        st.session_state.pop("resting")
+    for key in ("marks_shown", "shown"):
+        st.session_state.pop(key, None)
+    st.session_state["generation"] = st.session_state.get("generation", 0) + 1
+
+
 def current_mapping() -> dict[str, str]:
     """Emotion -> genre from the mapping editor: the chosen preset, with the user's per-emotion changes."""
-    preset = st.session_state.get("preset", _saved_mapping()["preset"])
-    return build_mapping(preset, {e: st.session_state.get(f"genre_{preset}_{e}", _mapping_default(preset, e))
+    preset = st.session_state.get(wkey("preset"), _saved_mapping()["preset"])
+    return build_mapping(preset, {e: st.session_state.get(wkey(f"genre_{preset}_{e}"), _mapping_default(preset, e))
                                   for e in EMOTIONS})
 
 
@@ -160,7 +301,7 @@ def _mapping_default(preset: str, emotion: str) -> str:
 
 
 def _save_mapping() -> None:
-    save("mapping", {"preset": st.session_state["preset"], "genres": current_mapping()})
+    save("mapping", {"preset": st.session_state[wkey("preset")], "genres": current_mapping()})
 
 
 def mapping_editor() -> None:
@@ -174,11 +315,11 @@ def mapping_editor() -> None:
     """
     with st.expander("Emotion → genre"):
         presets = list(PRESETS)
-        preset = st.selectbox("Preset", presets, index=presets.index(_saved_mapping()["preset"]), key="preset",
+        preset = st.selectbox("Preset", presets, index=presets.index(_saved_mapping()["preset"]), key=wkey("preset"),
                               on_change=_save_mapping)
         for e in EMOTIONS:
             st.selectbox(e.capitalize(), GENRES, index=GENRES.index(_mapping_default(preset, e)),
-                         key=f"genre_{preset}_{e}", on_change=_save_mapping)
+                         key=wkey(f"genre_{preset}_{e}"), on_change=_save_mapping)
 
 
 def recommendations(reading: Reading | None, key: str = "") -> None:
@@ -205,26 +346,33 @@ def recommendations(reading: Reading | None, key: str = "") -> None:
     profile = session_profile()
     record_marks(profile)
     try:
-        top = recommend(reading.probs, current_mapping(), movies, profile, 50, **filters)
-        top = steady_list(top, reading, filters, profile)
+        top = steady_list(lambda: recommend(reading.probs, current_mapping(), movies, profile, 2 * LISTED,
+                                            **filters), reading, filters, profile)
     except ProfileError as e:
         st.warning(str(e))
-        top = recommend(reading.probs, current_mapping(), movies, None, 50, **filters)
+        top = recommend(reading.probs, current_mapping(), movies, None, LISTED, **filters)
     film_list(top, profile)
 
 
-def steady_list(top: pd.DataFrame, reading: Reading, filters: dict, profile: Profile) -> pd.DataFrame:
+def steady_list(ranked: Callable[[], pd.DataFrame], reading: Reading, filters: dict, profile: Profile) -> pd.DataFrame:
     """While the reading, filters, mapping and catalogue stay the same, marks change the list in place
-    (fer.recommend.steady): a film never leaves the list between a person's clicks unless they hid it."""
+    (fer.recommend.steady): a film never leaves the list between a person's clicks unless they hid it, and the
+    films that fill its gaps come from the ranking made for this context (ranked again by "Re-rank with my
+    marks"), so a click costs no ranking."""
     probs = tuple(round(reading.probs[e], 1) for e in EMOTIONS) if filters["mix"] else reading.emotion
     context = (probs, repr(sorted(filters.items())), repr(current_mapping()), _mtime(CATALOGUE),
-               st.session_state.get("marks_generation", 0), st.session_state.get("reranked", 0))
+               st.session_state.get("generation", 0), st.session_state.get("reranked", 0))
     st.button("Re-rank with my marks", key="rerank", help="Marks keep the list in place while you click; this "
               "orders it again by everything you marked.",
               on_click=lambda: st.session_state.update(reranked=st.session_state.get("reranked", 0) + 1))
     shown = st.session_state.get("shown")
-    top = steady(shown[1] if shown and shown[0] == context else None, top, profile, filters["hide_seen"])
-    st.session_state["shown"] = (context, top)
+    same = shown is not None and shown[0] == context
+    fresh = shown[2] if same else ranked()
+    top = steady(shown[1] if same else None, fresh, profile, filters["hide_seen"], LISTED)
+    if len(top) < LISTED and same and len(fresh) == 2 * LISTED:  # its spares are used up: rank again
+        fresh = ranked()
+        top = steady(shown[1], fresh, profile, filters["hide_seen"], LISTED)
+    st.session_state["shown"] = (context, top, fresh)
     return top
 
 
@@ -241,19 +389,19 @@ def list_filters(movies: pd.DataFrame) -> dict:
              if k in saved and type(saved[k]) in (list, type(full[k]))}
     start = {**full, **start}
     with st.expander("Filters and mood mix"):
-        st.toggle("Mood mix: blend the genres of my leading emotions", start["mix"], key="mix", on_change=_save_filters,
-                  help="Off: the winning emotion's genre (the paper's list). On: each emotion of at least 10 % "
-                       "brings its genre, in proportion to its probability.")
-        st.toggle("Hide films I've seen", start["hide_seen"], key="hide_seen", on_change=_save_filters)
-        st.slider("Years", first, last, _clamp(start["years"], first, last), key="years", on_change=_save_filters)
-        st.slider("Minimum IMDb rating", 0.0, 10.0, float(start["min_rating"]), 0.5, key="min_rating",
+        st.toggle("Mood mix: blend the genres of my leading emotions", start["mix"], key=wkey("mix"),
+                  on_change=_save_filters, help="Off: the winning emotion's genre (the paper's list). On: each "
+                  "emotion of at least 10 % brings its genre, in proportion to its probability.")
+        st.toggle("Hide films I've seen", start["hide_seen"], key=wkey("hide_seen"), on_change=_save_filters)
+        st.slider("Years", first, last, _clamp(start["years"], first, last), key=wkey("years"), on_change=_save_filters)
+        st.slider("Minimum IMDb rating", 0.0, 10.0, float(start["min_rating"]), 0.5, key=wkey("min_rating"),
                   on_change=_save_filters)
-        st.slider("Runtime (minutes)", 40, 240, _clamp(start["runtime"], 40, 240), 10, key="runtime",
+        st.slider("Runtime (minutes)", 40, 240, _clamp(start["runtime"], 40, 240), 10, key=wkey("runtime"),
                   on_change=_save_filters)
-    years, runtime = st.session_state["years"], st.session_state["runtime"]
-    return {"mix": st.session_state["mix"], "hide_seen": st.session_state["hide_seen"],
+    years, runtime = st.session_state[wkey("years")], st.session_state[wkey("runtime")]
+    return {"mix": st.session_state[wkey("mix")], "hide_seen": st.session_state[wkey("hide_seen")],
             "years": None if tuple(years) == (first, last) else tuple(years),
-            "min_rating": st.session_state["min_rating"] or None,
+            "min_rating": st.session_state[wkey("min_rating")] or None,
             "runtime": None if tuple(runtime) == (40, 240) else tuple(runtime)}
 
 
@@ -263,7 +411,7 @@ def _clamp(pair, low: int, high: int) -> tuple[int, int]:
 
 
 def _save_filters() -> None:
-    save("filters", {k: st.session_state[k] for k in FILTER_KEYS if k in st.session_state})
+    save("filters", {k: st.session_state[wkey(k)] for k in FILTER_KEYS if wkey(k) in st.session_state})
 
 
 MARKS = {"seen": ":material/visibility: Seen", "up": ":material/thumb_up:", "down": ":material/thumb_down:"}
@@ -279,14 +427,14 @@ def film_list(top: pd.DataFrame, profile: Profile) -> None:
         return
     images = posters()
     shown = images.get(top["tconst"].tolist()) if images else {}
-    generation = st.session_state.get("marks_generation", 0)
-    with st.container(height=560):
+    generation = st.session_state.get("generation", 0)
+    with st.container(height=720):
         for film in top.itertuples():
             # NOTE: one keyed container per film, so the browser never carries one film's marks over to the
             # film that takes its place when a marked film leaves the list.
             with st.container(key=f"film_{generation}_{film.tconst}"):
                 film_row(film, shown.get(film.tconst), profile, f"mark_{generation}_{film.tconst}")
-    st.caption(st.session_state["profile_kind"])
+    st.caption(profile_kind())
 
 
 def film_row(film, poster: bytes | None, profile: Profile, key: str) -> None:
@@ -297,8 +445,7 @@ def film_row(film, poster: bytes | None, profile: Profile, key: str) -> None:
     year = "" if pd.isna(film.year) else f" ({film.year})"
     minutes = "" if pd.isna(film.runtime) else f" · {film.runtime} min"
     text.markdown(f"**{film.rank}. [{_md(film.title)}]({film.url})**{year} · {film.rating:.1f}★{minutes} "
-                  f"· [where to watch ↗]({film.watch_url})")
-    text.caption(film.reason)
+                  f"· [where to watch ↗]({film.watch_url})  \n:small[:gray[{_md(film.reason)}]]")
     # NOTE: no on_change callback: Streamlit stops a callback midway when the next click's rerun arrives
     # (a StopException), and that click's change is never offered again: 6 visitors clicking at once lost
     # 6-16 of 48 thumbs. `record_marks` writes every change the next run finds, however runs were cut short.
@@ -347,14 +494,17 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
     if key in answers:
         return answered(reading, answers[key])
     a, b = reading.candidates
-    st.warning(f"Not sure: **{a}** or **{b}**?")
-    c1, c2 = st.columns(2)
-    choice = a if c1.button(a.capitalize(), key=f"ans_{key}_a") else b if c2.button(b.capitalize(),
-                                                                                  key=f"ans_{key}_b") else None
-    other = st.selectbox("Something else", ["—", *[e for e in EMOTIONS if e not in (a, b)]], key=f"ans_{key}_o")
+    question = st.empty()
+    with question.container():
+        st.warning(f"Not sure: **{a}** or **{b}**?")
+        c1, c2 = st.columns(2)
+        choice = a if c1.button(a.capitalize(), key=f"ans_{key}_a") else b if c2.button(b.capitalize(),
+                                                                                      key=f"ans_{key}_b") else None
+        other = st.selectbox("Something else", ["—", *[e for e in EMOTIONS if e not in (a, b)]], key=f"ans_{key}_o")
     choice = choice or (other if other != "—" else None)
     if choice is None:
         return None
+    question.empty()  # answered: the list takes its place in this same run
     answers[key] = choice
     try:
         session_profile().count_answer(f"{a} or {b}", choice)
@@ -376,7 +526,7 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
 def data_panel(profile: Profile) -> None:
     """Whose profile this is, log in/out where login is set up, and the person's rights: download, delete."""
     with st.expander("My data"):
-        st.caption(st.session_state["profile_kind"] + " It holds your marks, filters, mapping, resting-face "
+        st.caption(profile_kind() + " It holds your marks, filters, mapping, resting-face "
                    "numbers and \"not sure\" answers: never an image.")
         if access.account_id(st.user):
             st.button("Log out", on_click=st.logout)
@@ -388,6 +538,14 @@ def data_panel(profile: Profile) -> None:
             st.warning(str(e))
             return
         st.download_button("Download my data (JSON)", data, "my-mood-to-movie-data.json", "application/json")
+        picked = st.file_uploader("Import my data (JSON)", type=["json"], key=wkey("import"), max_upload_size=1,
+                                  help="A file from \"Download my data\": its marks, settings and answers are added.")
+        if picked is not None and st.session_state.get("imported") != picked.file_id:
+            st.session_state["imported"] = picked.file_id
+            import_profile(profile, picked.getvalue())
+        if access.account_id(st.user) and browser_copy() and st.button(
+                "Add the profile kept in this browser to my account", help="Then removes it from this browser."):
+            import_profile(profile, browser_copy(), from_browser=True)
         if not st.session_state.get("confirm_delete"):
             st.button("Delete my data", on_click=lambda: st.session_state.update(confirm_delete=True))
             return
@@ -404,13 +562,7 @@ def _delete_my_data(profile: Profile) -> None:
     except ProfileError as e:
         st.session_state["profile_error"] = str(e)
         return
-    # The widgets start again from an empty profile: new mark keys, default filters and mapping, no resting face.
-    for key in [k for k in st.session_state if k in FILTER_KEYS or k == "preset" or str(k).startswith("genre_")]:
-        del st.session_state[key]
-    st.session_state.pop("resting", None)
-    st.session_state.pop("marks_shown", None)
-    st.session_state["saved"] = profile_settings(profile)
-    st.session_state["marks_generation"] = st.session_state.get("marks_generation", 0) + 1
+    reload_profile(profile)
     st.session_state["profile_error"] = "Your data was deleted."
 
 
@@ -517,13 +669,22 @@ def refresh_progress() -> None:
 
 # ---------------------------------------------------------------- inputs
 
+def probability_chart(probs: dict[str, float]) -> alt.Chart:
+    """One bar per emotion, every label shown (a fixed band per row; Vega drops labels that would overlap)."""
+    df = pd.DataFrame({"emotion": list(EMOTIONS), "probability": [probs[e] for e in EMOTIONS]})
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title=None)),
+        y=alt.Y("emotion:N", sort=list(EMOTIONS), axis=alt.Axis(title=None, labelOverlap=False)),
+        tooltip=["emotion", alt.Tooltip("probability:Q", format=".1%")]).properties(height=alt.Step(22))
+
+
 def face_charts(faces: list) -> None:
     cols = st.columns(min(len(faces), 3))
     for i, f in enumerate(faces):
         with cols[i % len(cols)]:
             top3 = sorted(f.probs, key=f.probs.get, reverse=True)[:3]
             st.caption(f"Face {i + 1}: " + " · ".join(f"**{e}** {f.probs[e]:.0%}" for e in top3))
-            st.bar_chart(pd.Series(f.probs, name="probability"), height=180, horizontal=True)
+            st.altair_chart(probability_chart(f.probs), width="stretch")
 
 
 def group_toggle() -> bool:
@@ -550,6 +711,9 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
     else:
         shown = draw_faces(image, faces)
     st.image(shown, channels="BGR", width="stretch")
+    if why:
+        st.image(legend(), channels="BGR", caption="Heatmap: blue, covering this part changes the reading least · "
+                 "red, most")
     if not faces:
         st.warning(NO_FACE_HINT)
         return None
@@ -634,6 +798,14 @@ def live_recommendations() -> None:
     if snap and snap.frames:
         st.caption(f"{snap.faces} face(s) in view · {snap.ms_per_frame:.1f} ms/frame")
     recommendations(reading and replace(reading, source="locked" if locked else "live"), key="live")
+    browser_sync("browser_profile_list")
+
+
+@st.fragment
+def photo_recommendations(reading: Reading | None, key: str) -> None:
+    """The list for a photo or snapshot: a mark, a filter or an answer reruns only this, not the photo's reading."""
+    recommendations(reading, key)
+    browser_sync("browser_profile_list")
 
 
 # ---------------------------------------------------------------- pages
@@ -643,9 +815,12 @@ def mood_page() -> None:
     st.title("🎬 Mood to movie")
     st.caption("Show your face: a CNN reads your expression and suggests top IMDb movies for the mood. "
                "🔒 Frames and photos are processed in memory only: never stored, never logged.")
-    # A top-50 table needs more room than Streamlit's default sidebar (users can still drag it).
-    st.markdown("<style>section[data-testid='stSidebar'] {width: 460px !important;}</style>", unsafe_allow_html=True)
+    # A top-50 list needs more room than Streamlit's default sidebar (users can still drag it), and compact rows.
+    st.markdown("<style>section[data-testid='stSidebar'] {width: 460px !important;} "
+                "[class*='st-key-film_'] {gap: 0.2rem;} [class*='st-key-film_'] p {margin-bottom: 0.1rem;}</style>",
+                unsafe_allow_html=True)
     profile = session_profile()  # first: it brings back this person's resting face
+    ready = take_browser_copy(profile)
     try:
         rec = session_recognizer(get_recognizer(str(MODEL), (_mtime(MODEL), _mtime(sidecar_path(MODEL)))))
     except ValueError as e:
@@ -668,16 +843,20 @@ def mood_page() -> None:
 
     with st.sidebar:
         st.header("Your movies")
-        if mode == "Webcam" and live is not None:
+        if not ready:
+            st.caption("Opening the profile kept in this browser…")
+        elif mode == "Webcam" and live is not None:
             live_recommendations()
         else:
-            recommendations(reading, key)
-        resting_panel(mode, live)
-        contribution_panel()
-        mapping_editor()
-        data_panel(profile)
+            photo_recommendations(reading, key)
+        if ready:
+            resting_panel(mode, live)
+            contribution_panel()
+            mapping_editor()
+            data_panel(profile)
         catalogue_panel(access.session_owner(st.session_state, access.load_config(st.secrets),
                                              access.account_id(st.user)))
+        browser_sync("browser_profile")
 
 
 def main() -> None:

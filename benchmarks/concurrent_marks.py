@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,13 +28,18 @@ from fer.files import ROOT
 from fer.profile import Profile
 
 CHROMIUM = "/usr/bin/chromium"
+PHOTO_INPUT = '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]'  # not "Import my data"
 
 
-def start_server(port: int, **env: str) -> subprocess.Popen:
+def start_server(port: int, streamlit: str = "streamlit", **env: str) -> subprocess.Popen:
     """`streamlit run app.py` on this port with these extra environment variables, once it answers; the IMDb
-    refresh source points nowhere (benchmarks touch no network). benchmarks/upload_memory.py uses it too."""
+    refresh source points nowhere (benchmarks touch no network). `streamlit`: the module that runs it
+    (benchmarks.timed_streamlit times each run). The other browser benchmarks use it too."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"port {port} is in use (a server left from an earlier run?); pick another with --port")
     env = {**os.environ, "FER_IMDB_SOURCE": "http://127.0.0.1:9/", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", streamlit, "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true", "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
@@ -71,7 +77,7 @@ def visitor(url: str, photo: Path, index: int, clicks: int, go: threading.Barrie
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             page.goto(url)
             page.get_by_text("Photo", exact=True).first.click()
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+            page.locator(PHOTO_INPUT).set_input_files(str(photo))
             rows = page.locator('[class*="st-key-film_"]')
             rows.nth(49).wait_for(timeout=120_000)
             keys = [str(rows.nth(i).get_attribute("class")).split("st-key-film_")[1].split()[0]

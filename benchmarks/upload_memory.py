@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import requests
 
-from benchmarks.concurrent_marks import CHROMIUM, start_server
+from benchmarks.concurrent_marks import CHROMIUM, PHOTO_INPUT, start_server
 
 
 def rss_mb(pid: int) -> float:
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                     page.goto(url)
                     page.get_by_text("Photo", exact=True).first.click()
                     with page.expect_request(lambda r: "/_stcore/upload_file/" in r.url and r.method == "PUT") as req:
-                        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+                        page.locator(PHOTO_INPUT).set_input_files(str(photo))
                     pages.append(page)
                     targets.append((req.value.url.rsplit("/", 1)[0], req.value.headers.get("x-xsrftoken", "")))
                 time.sleep(2)  # the small photos' reruns settle

@@ -14,6 +14,7 @@ from fer.recognizer import EmotionRecognizer
 
 PATCH, STRIDE = 12, 6  # 7 x 7 positions on a 48 x 48 face: one batch of 50 faces
 MAX_WHY = 3  # faces explained per photo, largest first: each map costs ~0.4 s of the shared server's time
+COLOURS = cv2.COLORMAP_JET  # blue (covering it changes the reading least) ... red (most)
 
 
 def occlusion_map(rec: EmotionRecognizer, gray: np.ndarray, box: Box) -> np.ndarray:
@@ -46,7 +47,13 @@ def overlay(image: np.ndarray, faces: list, maps: list[np.ndarray], alpha: float
         x0c, y0c = max(0, x0), max(0, y0)
         if x1 <= x0c or y1 <= y0c:
             continue
-        colour = cv2.applyColorMap(cv2.resize((heat * 255).astype(np.uint8), (side, side)), cv2.COLORMAP_JET)
+        colour = cv2.applyColorMap(cv2.resize((heat * 255).astype(np.uint8), (side, side)), COLOURS)
         part = colour[y0c - y0:y1 - y0, x0c - x0:x1 - x0]
         out[y0c:y1, x0c:x1] = cv2.addWeighted(out[y0c:y1, x0c:x1], 1 - alpha, part, alpha, 0)
     return out
+
+
+def legend(width: int = 240, height: int = 12) -> np.ndarray:
+    """The heatmap's colour scale as a BGR strip, from "moved the reading least" (left) to "most" (right)."""
+    ramp = np.tile(np.linspace(0, 255, width).astype(np.uint8), (height, 1))
+    return cv2.applyColorMap(ramp, COLOURS)

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fer.portable import FORMAT, VERSION
+
 # Each migration takes the schema from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     """
@@ -59,14 +61,15 @@ def open_profile(email: str | None, is_hosted: bool) -> tuple[Profile, str]:
     """Whose profile this session uses, and one sentence saying so (the page shows it).
 
     A logged-in account: its own file. On a public deploy without login: in memory for this browser session,
-    nothing written on the server. On the person's own machine: the local profile in their data directory.
+    nothing written on the server (the page keeps a copy in the visitor's browser, fer/portable.py). On the
+    person's own machine: the local profile in their data directory.
     """
     if email:
         return Profile(account_path(email)), f"Your profile belongs to your account ({email}) and is kept on " \
             "this server."
     if is_hosted:
-        return Profile(None), "Your marks are kept in this browser session only: nothing is written on the " \
-            "server, and they are gone when you close the tab. Log in to keep them."
+        return Profile(None), "Your profile is kept in this browser's own storage: nothing of it is written on " \
+            "the server. Log in to keep it on other devices too."
     path = default_path()
     return Profile(path), f"Your profile is kept on this computer ({path})."
 
@@ -108,6 +111,7 @@ class Profile:
     def __init__(self, path: str | Path | None):
         self.path = None if path is None else Path(path)
         self.notice: str | None = None  # one sentence when a damaged file was moved aside
+        self.revision = 0  # writes made through this object (a browser copy is sent again when it moves)
         self._lock = threading.Lock()  # NOTE: one connection, shared by the session's threads
         # A file is created by the first write, not by looking: a visit that marks nothing leaves no trace.
         self._db = self._open() if self.path is None or self.path.exists() else None
@@ -208,6 +212,7 @@ class Profile:
                     if db.in_transaction:  # some errors (a full disk) end the transaction themselves
                         db.execute("ROLLBACK")
                     raise
+                self.revision += 1
         self._retry(run)
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
@@ -286,13 +291,36 @@ class Profile:
     def export(self) -> dict:
         """Everything this profile holds, as JSON-able data ("Download my data")."""
         marks = self._read("SELECT tconst, seen, rating, updated FROM marks ORDER BY tconst")
-        return {"exported": datetime.now(UTC).isoformat(timespec="seconds"),
+        return {"format": FORMAT, "version": VERSION, "exported": datetime.now(UTC).isoformat(timespec="seconds"),
                 "marks": [{"tconst": t, "seen": bool(s), "rating": r, "updated": u} for t, s, r, u in marks],
                 "settings": {k: json.loads(v) for k, v in self._read("SELECT key, value FROM settings")},
                 "answers": self.answers(),
                 "mood_marks": [{"emotion": e, "tconst": t, "rating": r, "updated": u} for e, t, r, u in
                                self._read("SELECT emotion, tconst, rating, updated FROM mood_marks "
                                           "ORDER BY emotion, tconst")]}
+
+    def restore(self, doc: dict) -> None:
+        """Add a document that `fer.portable.parse` passed ("Import my data", a browser's copy), in one
+        transaction: a film's marks and mood marks are taken where the document's are newer, its settings
+        replace these, its answer counts are added."""
+        marks = self._read("SELECT tconst, updated FROM marks")
+        held = dict(marks)
+        moods = {(e, t): u for e, t, u in self._read("SELECT emotion, tconst, updated FROM mood_marks")}
+        statements = [("INSERT INTO marks VALUES (?, ?, ?, ?) ON CONFLICT(tconst) DO UPDATE SET seen = excluded.seen, "
+                       "rating = excluded.rating, updated = excluded.updated",
+                       (m["tconst"], int(m["seen"]), m["rating"], m["updated"]))
+                      for m in doc["marks"] if m["updated"] > held.get(m["tconst"], "")]
+        statements += [("INSERT INTO mood_marks VALUES (?, ?, ?, ?) ON CONFLICT(emotion, tconst) DO UPDATE SET "
+                        "rating = excluded.rating, updated = excluded.updated",
+                        (m["emotion"], m["tconst"], m["rating"], m["updated"]))
+                       for m in doc["mood_marks"] if m["updated"] > moods.get((m["emotion"], m["tconst"]), "")]
+        statements += [("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (k, json.dumps(v))) for k, v in doc["settings"].items()]
+        statements += [("INSERT INTO answers VALUES (?, ?, ?) ON CONFLICT(pair, chosen) "
+                        "DO UPDATE SET n = n + excluded.n",
+                        (pair, chosen, n)) for pair, counts in doc["answers"].items() for chosen, n in counts.items()]
+        if statements:
+            self._write(statements)
 
     def delete_all(self) -> None:
         """"Delete my data": every row of this profile, in one transaction."""

@@ -206,12 +206,13 @@ def steady(previous: pd.DataFrame | None, fresh: pd.DataFrame, profile=None, hid
     visitors clicking at once, benchmarks/concurrent_marks.py). Nothing moves under the cursor now; the
     re-ranked order shows with the next reading or filter."""
     if previous is None or previous.empty:
-        return fresh
+        return fresh.iloc[:n]
     marks = profile.ratings() if profile is not None else {}
     seen = profile.seen() if profile is not None else set()
     hidden = {t for t, r in marks.items() if r < 0} | (seen if hide_seen else set())
     kept = previous[~previous["tconst"].isin(hidden)]
-    out = pd.concat([kept, fresh[~fresh["tconst"].isin(set(kept["tconst"]))]], ignore_index=True).iloc[:n].copy()
+    fill = fresh[~fresh["tconst"].isin(set(kept["tconst"]) | hidden)]  # `fresh` may predate the latest marks
+    out = pd.concat([kept, fill], ignore_index=True).iloc[:n].copy()
     out["rank"] = range(1, len(out) + 1)
     out["seen"] = [t in seen for t in out["tconst"]]
     out["thumb"] = [marks.get(t, 0) for t in out["tconst"]]

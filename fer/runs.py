@@ -48,6 +48,11 @@ class Run:
         return int(self.config.get("epochs", 0))
 
     @property
+    def smoke(self) -> bool:
+        """A smoke test (--dry-run: 2 batches per epoch): it checks the pipeline, its figures mean nothing."""
+        return bool(self.config.get("dry_run"))
+
+    @property
     def best_model(self) -> Path:
         return self.path / "best.pt"
 

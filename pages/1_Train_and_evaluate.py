@@ -114,12 +114,15 @@ def train_form(owner: access.Owner) -> None:
     gpu = torch.cuda.is_available()
     device = c5.selectbox("Device", ["auto", "cpu", "cuda"] if gpu else ["auto", "cpu"], key="device",
                           help=None if gpu else "No CUDA GPU on this server.")
-    name = st.text_input("Run name", value=f"{arch}-e{epochs}", key="run_name")
     c1, c2 = st.columns([1, 3])
     processes = c1.number_input("Processes", 1, 64, 1, key="processes",
                                 help="More than 1: torchrun with DistributedDataParallel (one GPU each on a GPU "
                                      "server; the CPU cores shared on a CPU one). The batch size is the total.")
     dry = c2.checkbox("Smoke test (--dry-run: 2 batches per epoch)", key="dry_run")
+    # NOTE: the suggestion is a placeholder, not the field's value: a value would stay as first drawn.
+    suggested = f"{arch}-e{epochs}" + ("-smoke" if dry else "")
+    name = st.text_input("Run name", placeholder=suggested, key="run_name",
+                         help="Left empty: the suggestion shown, which follows the settings.") or suggested
     if st.button("Start training", type="primary", disabled=data is None):
         try:
             runs.start(owner, RUNS_DIR, name, TrainConfig(data, arch, int(epochs), int(batch), float(lr),
@@ -158,7 +161,8 @@ def run_panel(run: runs.Run, owner: access.Owner | None) -> None:
     done = len(run.history)
     last = run.history[-1] if run.history else {}
     eta = run.eta_seconds()
-    st.markdown(f"**{run.name}** · {run.config.get('arch', '?').upper()} · {run.status}")
+    st.markdown(f"**{run.name}** · {run.config.get('arch', '?').upper()} · {run.status}"
+                + (" · smoke test (2 batches per epoch: its figures mean nothing)" if run.smoke else ""))
     st.progress(done / run.epochs if run.epochs else 0.0,
                 text=f"epoch {done} of {run.epochs}" + (f" · {last['images_per_s']:.0f} images/s" if last else "")
                 + (f" · about {eta / 60:.0f} min left" if eta else ""))
@@ -213,7 +217,8 @@ def live_runs(owner: access.Owner | None) -> None:
 
 def model_choices() -> dict[str, Path]:
     choices = {"shipped default": MODEL} if MODEL.exists() else {}
-    choices.update({f"run {r.name}": r.best_model for r in runs.list_runs(RUNS_DIR) if r.best_model.exists()})
+    choices.update({f"run {r.name}" + (" (smoke test)" if r.smoke else ""): r.best_model
+                    for r in runs.list_runs(RUNS_DIR) if r.best_model.exists()})
     return choices
 
 
@@ -390,7 +395,11 @@ def show_metrics(m: dict) -> None:
 
 
 def compare_view() -> None:
-    all_runs = [r for r in runs.list_runs(RUNS_DIR) if r.history]
+    listed = [r for r in runs.list_runs(RUNS_DIR) if r.history]
+    all_runs = [r for r in listed if not r.smoke]
+    if len(listed) > len(all_runs):
+        st.caption(f"{len(listed) - len(all_runs)} smoke test(s) not compared: 2 batches per epoch say nothing "
+                   "about accuracy.")
     if not all_runs:
         st.info("No runs to compare yet.")
         return

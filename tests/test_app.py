@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from fer import EmotionRecognizer
 from fer.data import load_dataset
 from fer.detect import iou
+from fer.emotions import EMOTIONS
 from fer.files import DEFAULT_CATALOGUE
 from fer.genres import PRESETS
 from fer.movies import load_catalogue, recommend
@@ -77,6 +78,12 @@ def _titles(at) -> list[str]:
     return [titles[t] for t in _listed(at)]
 
 
+def _reasons(at) -> list[str]:
+    """Each listed film's "why it is here" line, as the person reads it (markdown escapes removed)."""
+    rows = [m.value for m in at.sidebar.markdown if m.value.startswith("**") and ":small[:gray[" in m.value]
+    return [r.split(":small[:gray[", 1)[1].rstrip("]").replace("\\", "") for r in rows]
+
+
 def _click(buttons, label: str):
     """Click the button with this label (buttons without a key cannot be told apart by key)."""
     return next(b for b in buttons if b.label == label).click().run()
@@ -106,8 +113,23 @@ def test_a_face_photo_gives_emotion_genre_and_50_movies(app, face_png):
     assert len(listed) == 50 and len(set(listed)) == 50
     assert any(m.value.startswith("**1. [") and "where to watch ↗](https://www.justwatch.com/" in m.value
                for m in at.sidebar.markdown)
-    assert any(c.value.startswith(f"{PRESETS['paper'][face.emotion]} for a") and f" {face.emotion} mood · " in c.value
-               for c in at.sidebar.caption)
+    reasons = _reasons(at)
+    assert len(reasons) == 50
+    assert any(r.startswith(f"{PRESETS['paper'][face.emotion]} for a") and f" {face.emotion} mood · " in r
+               for r in reasons)
+
+
+@needs_fer
+def test_the_probability_chart_labels_all_seven_emotions(app, face_png):
+    """Vega drops axis labels that would overlap: each emotion gets its own band and no label is dropped."""
+    import json
+
+    at = _upload(app, "me.png", face_png[0])
+    (chart,) = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    y = spec["encoding"]["y"]
+    assert y["sort"] == list(EMOTIONS) and y["axis"]["labelOverlap"] is False
+    assert spec["height"]["step"] >= 20  # px per emotion: wider than a label's line
 
 
 def test_a_non_image_upload_shows_the_friendly_error(app):
@@ -246,6 +268,7 @@ def test_an_uncertain_reading_asks_and_the_tapped_answer_becomes_the_mood(app, u
     _click(at.sidebar.button, second.capitalize())
     metrics = _sidebar_metrics(at)
     assert metrics["Mood"] == second.capitalize() and metrics["Genre"] == PRESETS["paper"][second]
+    assert not any("Not sure" in w.value for w in at.sidebar.warning)  # answered: the question is gone
     assert at.session_state["profile"].answers() == {f"{first} or {second}": {second: 1}}
 
 
@@ -279,6 +302,7 @@ def test_show_why_overlays_a_heatmap_and_lists_the_top_three(app, face_png):
     plain = str(at.get("image")[0].proto)
     at.toggle(key="show_why").set_value(True).run()
     assert not at.exception and str(at.get("image")[0].proto) != plain
+    assert any("Heatmap: blue, covering this part changes the reading least" in str(i.proto) for i in at.get("image"))
     top = sorted(face.probs, key=face.probs.get, reverse=True)[0]
     assert any(c.value.startswith(f"Face 1: **{top}**") for c in at.caption)
 
@@ -347,14 +371,20 @@ def test_one_click_marks_change_the_list_and_survive_a_restart(app, face_png):
 
 
 @needs_fer
-def test_a_second_upload_writes_no_marks_and_a_thumb_keeps_its_mood(app, face_png):
-    """A re-render (here a second photo) writes no row; a click writes that film's mark with the mood shown."""
+def test_a_second_upload_writes_no_marks_and_a_thumb_keeps_its_mood(app, face_png, caplog, monkeypatch):
+    """A re-render (here a second photo) writes no row; a click writes that film's mark with the mood shown,
+    and logs no Streamlit warning (the first thumb of a session used to: a default also set via Session State)."""
+    from streamlit.elements.lib import policies
+
     data, face = face_png
     at = _upload(_upload(app, "me.png", data), "again.png", data)
     db = Path(os.environ["FER_PROFILE_DIR"]) / "profile.db"
     assert not db.exists() or Profile(db).export()["marks"] == []
     first = _listed(at)[0]
-    _marks(at, first).select("up").run()
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # Streamlit warns once per process
+    with caplog.at_level("WARNING", logger="streamlit"):
+        _marks(at, first).select("up").run()
+    assert not [r for r in caplog.records if "Session State" in r.getMessage()]
     _upload(at, "third.png", data)
     profile = Profile(db)
     assert [(m["tconst"], m["rating"]) for m in profile.export()["marks"]] == [(first, 1)]
@@ -398,7 +428,8 @@ def test_filters_and_mood_mix_apply_and_are_remembered(app, face_png):
     at.sidebar.toggle(key="mix").set_value(True).run()
     movies = load_catalogue()[0].set_index("tconst")
     assert (movies.loc[_listed(at), "rating"] >= 8.0).all()
-    assert all("% of your mood)" in c.value for c in at.sidebar.caption if " for " in c.value and "★" in c.value)
+    reasons = _reasons(at)
+    assert len(reasons) == 50 and all("% of your mood)" in r for r in reasons)
     again = _upload(_new_session(), "me.png", data)
     assert again.sidebar.slider(key="min_rating").value == 8.0 and again.sidebar.toggle(key="mix").value
 
@@ -416,7 +447,8 @@ def test_delete_my_data_removes_every_row_and_resets_the_page(app, face_png):
     db = sqlite3.connect(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db")
     tables = ("marks", "settings", "answers", "mood_marks")
     assert [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables] == [0] * 4
-    assert "resting" not in at.session_state and at.sidebar.slider(key="min_rating").value == 0.0
+    rating = next(s for s in at.sidebar.slider if s.label == "Minimum IMDb rating")
+    assert "resting" not in at.session_state and rating.value == 0.0
     assert all(not b.value for b in at.sidebar.button_group if b.key and b.key.startswith("mark_"))
 
 
@@ -444,7 +476,7 @@ at.sidebar.slider(key="min_rating").set_value(7.5).run()
 next(b for b in at.button if b.label == "Use this picture as my resting face").click().run()
 assert not at.exception, at.exception
 assert first not in [b.key for b in at.sidebar.button_group]
-print("marked", "session-only" if any("browser session only" in c.value for c in at.sidebar.caption) else "?")
+print("marked", "session-only" if any("browser's own storage" in c.value for c in at.sidebar.caption) else "?")
 """
 
 

@@ -72,3 +72,22 @@ def test_one_sessions_uploads_are_bounded_in_memory():
     held = manager.file_storage["stranger"]
     assert len(held) <= SESSION_FILES and sum(len(f.data) for f in held.values()) <= SESSION_BYTES
     assert "f29" in held and [f.file_id for f in manager.get_files("visitor", ["mine"])] == ["mine"]
+
+
+def test_streamlit_components_v2_still_mounts_an_inline_js_component_with_state_callbacks():
+    """The browser profile (app.browser_store) is an inline-JS st.components.v2 component whose state values
+    ("stored", "failed") come back through session state under its key; the real browser side is
+    tests/test_e2e.py::test_a_public_visitors_profile_lives_in_their_browser_only."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        store = st.components.v2.component("contract.store", js="export default function () {}")
+        result = store(key="store", data={"key": "k", "read": True}, on_stored_change=lambda: None,
+                       on_failed_change=lambda: None)
+        st.write(repr(result.stored), repr(dict(st.session_state.get("store") or {})))
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception, at.exception
+    assert at.markdown[0].value == "None {}"  # nothing answered yet: the app waits one run, then goes on

@@ -35,6 +35,7 @@ from tests.conftest import FER_CSV, ROOT
 from tests.scenes import confident_face
 
 CHROMIUM = "/usr/bin/chromium"
+PHOTO_INPUT = '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]'  # not "Import my data"
 ARTIFACTS = ROOT / "test-artifacts"
 RUNS = int(os.environ.get("E2E_RUNS", "1"))
 pytestmark = pytest.mark.skipif(
@@ -67,14 +68,14 @@ def face_video(tmp_path_factory):
     return path, face.emotion
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("server")
+def _serve(tmp: Path, **env: str):
+    """`streamlit run app.py` with its own catalogue copy and profile folder, once it answers; yields
+    (url, log path, profile db path)."""
     catalogue = tmp / "movies.json.gz"
     shutil.copy(DEFAULT_CATALOGUE, catalogue)
     port = _free_port()
     log = open(tmp / "streamlit.log", "w")
-    env = {**os.environ, "FER_CATALOGUE": str(catalogue), "FER_PROFILE_DIR": str(tmp / "profile")}
+    env = {**os.environ, "FER_CATALOGUE": str(catalogue), "FER_PROFILE_DIR": str(tmp / "profile"), **env}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true", "--browser.gatherUsageStats", "false",
                              "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -93,6 +94,18 @@ def server(tmp_path_factory):
     proc.terminate()
     proc.wait(10)
     log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from _serve(tmp_path_factory.mktemp("server"))
+
+
+@pytest.fixture(scope="module")
+def public_server(tmp_path_factory):
+    """A public deploy (FER_PUBLIC=1): anonymous visitors, nothing of theirs on the server's disk."""
+    tmp = tmp_path_factory.mktemp("public")
+    yield from _serve(tmp, FER_PUBLIC="1", FER_RUNS=str(tmp / "runs"))
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +251,7 @@ def test_server_refuses_uploads_over_the_photo_limit(server, browser, tmp_path):
         page.goto(url)
         page.get_by_text("Photo", exact=True).first.click()
         with page.expect_request(lambda r: "/_stcore/upload_file/" in r.url and r.method == "PUT") as req:
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+            page.locator(PHOTO_INPUT).set_input_files(str(photo))
         base, token = req.value.url.rsplit("/", 1)[0], req.value.headers.get("x-xsrftoken", "")
         cookies = {c["name"]: c["value"] for c in page.context.cookies()}
         answers = [requests.put(f"{base}/probe{mb}", headers={"X-Xsrftoken": token}, cookies=cookies, timeout=60,
@@ -247,3 +260,107 @@ def test_server_refuses_uploads_over_the_photo_limit(server, browser, tmp_path):
         assert answers == [413, 204]
     finally:
         page.close()
+
+
+@pytest.fixture(scope="module")
+def face_png(tmp_path_factory):
+    frame, _ = confident_face(EmotionRecognizer.load(), load_dataset(FER_CSV).split("PublicTest")[0], side=220)
+    path = tmp_path_factory.mktemp("photo") / "face.png"
+    cv2.imwrite(str(path), frame)
+    return path
+
+
+STORED = "() => localStorage.getItem('mood-to-movie/profile') || ''"
+
+
+def _open_with_photo(context, url: str, photo: Path):
+    """A page of the app with the photo read; (page, sidebar, film rows)."""
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_text("Photo", exact=True).first.click()
+    page.locator(PHOTO_INPUT).set_input_files(str(photo))
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    films = sidebar.locator('[class*="st-key-film_"]')
+    expect(films.first).to_be_visible(timeout=30_000)
+    return page, sidebar, films
+
+
+def _tconst(row) -> str:
+    return row.get_attribute("class").split("st-key-film_")[1].split()[0].split("_")[1]
+
+
+def _row(sidebar, tconst: str):
+    return sidebar.locator(f'[class*="st-key-film_"][class*="_{tconst}"]')
+
+
+def _restored(context, url, photo, seen: str, liked: str) -> None:
+    """The page shows what the browser kept: the seen film hidden, the liked one's thumb pressed, the mix on."""
+    from playwright.sync_api import expect
+
+    page, sidebar, films = _open_with_photo(context, url, photo)
+    expect(_row(sidebar, liked).locator("button").nth(1)).to_have_attribute("aria-pressed", "true",
+                                                                                   timeout=15_000)
+    expect(_row(sidebar, seen)).to_have_count(0)
+    expect(sidebar).to_contain_text("of your mood)")
+    page.close()
+
+
+def test_a_public_visitors_profile_lives_in_their_browser_only(public_server, browser, face_png, tmp_path):
+    """Marks and a filter survive a reload and a browser restart (same storage) with nothing of the visitor on
+    the server's disk; download, delete and import work on the browser's copy; a broken file changes nothing."""
+    from playwright.sync_api import expect
+
+    url, log, db = public_server
+    context = browser.new_context(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
+    try:
+        page, sidebar, films = _open_with_photo(context, url, face_png)
+        seen, liked = _tconst(films.nth(0)), _tconst(films.nth(1))
+        films.nth(0).get_by_role("button", name="Seen").click()
+        page.wait_for_function(f"() => ({STORED})().includes('{seen}')")
+        _row(sidebar, liked).locator("button").nth(1).click()
+        page.wait_for_function(f"() => ({STORED})().includes('\"rating\":1,\"seen\":false,\"tconst\":\"{liked}\"')")
+        sidebar.get_by_text("Filters and mood mix").click()
+        sidebar.get_by_text("Mood mix: blend the genres").click()
+        page.wait_for_function(f"() => ({STORED})().includes('\"mix\":true')")
+        page.reload()
+        page.close()
+        _restored(context, url, face_png, seen, liked)
+        state = context.storage_state()
+        context.close()
+        context = browser.new_context(viewport={"width": 1400, "height": 1600}, accept_downloads=True,
+                                      storage_state=state)
+        _restored(context, url, face_png, seen, liked)
+        server_files = [p for p in db.parent.parent.rglob("*") if p.is_file() and p.name not in
+                        ("streamlit.log", "movies.json.gz")]
+        assert server_files == []
+
+        page, sidebar, films = _open_with_photo(context, url, face_png)
+        sidebar.get_by_text("My data", exact=True).click()
+        with page.expect_download() as download:
+            sidebar.get_by_role("button", name="Download my data (JSON)").click()
+        exported = Path(download.value.path()).read_text()
+        assert liked in exported and seen in exported
+        sidebar.get_by_role("button", name="Delete my data").click()
+        sidebar.get_by_role("button", name="Yes, delete").click()
+        page.wait_for_function(f"() => ({STORED})() === ''")
+        expect(_row(sidebar, seen)).to_have_count(1, timeout=15_000)
+
+        bad = tmp_path / "bad.json"
+        bad.write_text('{"marks": [{"tconst": "../etc"}]}')
+        importer = sidebar.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        importer.set_input_files(str(bad))
+        expect(sidebar).to_contain_text("not an IMDb film id", timeout=15_000)
+        assert page.evaluate(STORED) == ""
+        good = tmp_path / "mine.json"
+        good.write_text(exported)
+        importer.set_input_files(str(good))
+        page.wait_for_function(f"() => ({STORED})().includes('{liked}')")
+        expect(_row(sidebar, seen)).to_have_count(0, timeout=15_000)
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "streamlit-browser-profile.log").write_text(log.read_text())
+        raise
+    finally:
+        context.close()

@@ -143,7 +143,7 @@ def test_looking_writes_nothing_and_an_anonymous_profile_never_touches_disk(tmp_
     anonymous, kind = open_profile(None, is_hosted=True)
     anonymous.mark_seen("tt0111161")
     anonymous.set("resting", [0.0] * 7)
-    assert anonymous.seen() == {"tt0111161"} and "nothing is written on the server" in kind
+    assert anonymous.seen() == {"tt0111161"} and "nothing of it is written on the server" in kind
     assert [f for f in tmp_path.rglob("*") if f.is_file()] == []
 
 

@@ -165,6 +165,7 @@ def test_marks_keep_the_shown_list_in_place_and_only_hidden_films_leave(movies):
 
     profile = Profile(None)
     shown = recommend(_only("sad"), MAPPING, movies, profile)
+    ranked = recommend(_only("sad"), MAPPING, movies, profile, 100)  # the 50 shown and 50 spares, as the page has
     liked, seen, disliked = shown["tconst"].iloc[[3, 5, 7]]
     profile.rate(liked, 1)
     profile.mark_seen(seen)
@@ -175,4 +176,7 @@ def test_marks_keep_the_shown_list_in_place_and_only_hidden_films_leave(movies):
     expected = [t for t in shown["tconst"] if t not in (seen, disliked)]
     assert kept["tconst"].tolist()[:48] == expected and len(kept) == 50 and kept["tconst"].is_unique
     assert list(kept["rank"]) == list(range(1, 51)) and kept.set_index("tconst").loc[liked, "thumb"] == 1
-    assert steady(None, fresh, profile) is fresh
+    assert steady(None, ranked, profile)["tconst"].tolist() == shown["tconst"].tolist()
+    # A ranking made before the marks fills the gaps with its spares, never with the films just hidden.
+    filled = steady(shown, ranked, profile)
+    assert filled["tconst"].tolist() == expected + ranked["tconst"].tolist()[50:52]

@@ -80,6 +80,23 @@ def test_training_started_from_the_page_writes_a_run_and_its_curve_appears(env, 
     assert len(at.get("vega_lite_chart")) >= 2  # loss and accuracy curves
 
 
+def test_the_suggested_run_name_follows_the_settings_and_smoke_tests_are_not_compared(env, tiny_csv):
+    runs_dir, _ = env
+    at = _page().run()
+    at.number_input(key="epochs").set_value(40).run()
+    assert at.text_input(key="run_name").placeholder == "vgg-e40"
+    at.checkbox(key="dry_run").check().run()
+    assert at.text_input(key="run_name").placeholder == "vgg-e40-smoke"
+    at = _train_from_page(at, tiny_csv, name="")
+    run = _wait(runs_dir, "vgg-e1-smoke")
+    assert run.smoke and run.status == "finished"
+    at.run()
+    assert any("smoke test" in m.value for m in at.markdown)
+    assert any("1 smoke test(s) not compared" in c.value for c in at.caption)
+    assert any("No runs to compare yet" in i.value for i in at.info)
+    assert "run vgg-e1-smoke (smoke test)" in at.selectbox(key="eval_model").options
+
+
 def test_a_malformed_upload_shows_an_error_and_keeps_nothing(env, tmp_path):
     runs_dir, _ = env
     at = _page().run()
@@ -102,7 +119,7 @@ def test_evaluation_shows_metrics_confusion_matrix_and_promote_replaces_the_defa
     run = _wait(runs_dir, "tiny")
     old = model.read_bytes()
     at = _page().run()
-    at.selectbox(key="eval_model").set_value("run tiny")
+    at.selectbox(key="eval_model").set_value("run tiny (smoke test)")
     at.text_input(key="eval_data").set_value(str(tiny_csv))
     at.selectbox(key="eval_split").set_value("PrivateTest")
     charts_before = len(at.get("vega_lite_chart"))
@@ -114,7 +131,7 @@ def test_evaluation_shows_metrics_confusion_matrix_and_promote_replaces_the_defa
     assert any(c.value.startswith("Reliability: stated confidence against accuracy · ECE") for c in at.caption)
     # A 1-epoch model is worse on PublicTest than the default: promoting it takes an explicit confirmation.
     default = f"{_shipped_public_test():.1%}"  # the shipped model's own figure, whichever model ships
-    shown = r"PublicTest accuracy: run tiny \d+\.\d% · current default " + re.escape(default)
+    shown = r"PublicTest accuracy: run tiny \(smoke test\) \d+\.\d% · current default " + re.escape(default)
     assert any(re.search(shown, c.value) for c in at.caption)
     assert at.button(key="promote").disabled
     at.checkbox(key="confirm_worse").check().run()
