@@ -111,7 +111,7 @@ def session_profile() -> Profile:
     email = access.account_id(st.user)
     if st.session_state.get("profile_email", "-") != email:
         try:
-            profile, kind = open_profile(email, access.hosted())
+            profile, kind = open_profile(email, access.hosted(), profile_database())
         except (ProfileError, OSError) as e:
             profile, kind = Profile(None), f"Your profile could not be opened ({e}); for now your marks are " \
                 "kept in this browser session only."
@@ -564,6 +564,15 @@ def _delete_my_data(profile: Profile) -> None:
         return
     reload_profile(profile)
     st.session_state["profile_error"] = "Your data was deleted."
+
+
+def profile_database() -> str | None:
+    """`[profiles] database_url` in the secrets: logged-in people's profiles in that PostgreSQL database, shared
+    by every replica of the app (fer/profile_pg.py); none: one SQLite file per account on this server."""
+    try:
+        return (st.secrets.get("profiles") or {}).get("database_url")
+    except Exception:  # noqa: BLE001 (no secrets file)
+        return None
 
 
 def _login_configured() -> bool:

@@ -4,6 +4,8 @@ their answers to "not sure" — numbers and film ids only, never an image. One S
     Profile(path)   # a file: the local user's (per-user data dir) or a logged-in account's
     Profile(None)   # in memory only: an anonymous visitor of a public deploy; nothing touches the disk
 
+fer/profile_pg.py is the same profile in a PostgreSQL database shared by replicas (same methods and statements).
+
 WAL mode (readers never block the writer), a schema version table with migrations from the first
 version on, every write one transaction, and a busy timeout plus retries when another process holds the
 write lock. A file that is not this profile's database (corrupt, foreign) is moved aside, never deleted,
@@ -40,6 +42,7 @@ MIGRATIONS: list[str] = [
                              PRIMARY KEY (emotion, tconst));
     """,
 ]
+TABLES = ("marks", "settings", "answers", "mood_marks")  # what a person owns: exported, deleted
 DAMAGED = ("not a database", "not a profile database", "malformed")  # what is moved aside
 RETRIES = 4  # on "database is locked" beyond the busy timeout, with growing pauses
 
@@ -57,13 +60,19 @@ def account_path(email: str, folder: Path | None = None) -> Path:
     return folder / f"{hashlib.sha256(email.strip().lower().encode()).hexdigest()[:24]}.db"
 
 
-def open_profile(email: str | None, is_hosted: bool) -> tuple[Profile, str]:
+def open_profile(email: str | None, is_hosted: bool, database_url: str | None = None) -> tuple[Profile, str]:
     """Whose profile this session uses, and one sentence saying so (the page shows it).
 
-    A logged-in account: its own file. On a public deploy without login: in memory for this browser session,
+    A logged-in account: its rows in the app's PostgreSQL database when one is configured (every replica sees
+    them; fer/profile_pg.py), else its own file. On a public deploy without login: in memory for this browser session,
     nothing written on the server (the page keeps a copy in the visitor's browser, fer/portable.py). On the
     person's own machine: the local profile in their data directory.
     """
+    if email and database_url:
+        from fer.profile_pg import PgProfile  # NOTE: imported here: fer.profile_pg builds on this module
+
+        return PgProfile(database_url, email), f"Your profile belongs to your account ({email}) and is kept in " \
+            "this app's database."
     if email:
         return Profile(account_path(email)), f"Your profile belongs to your account ({email}) and is kept on " \
             "this server."
@@ -198,6 +207,16 @@ class Profile:
             self._db = self._open()
         return self._db
 
+    # Every statement is written once for both engines: {k} (key columns), {v} (their values) and {w} (a
+    # WHERE on them) are empty for a SQLite file (one person per file) and name the account in a shared
+    # database (fer/profile_pg.py); the key's values come before the statement's own.
+    SCOPE = {"k": "", "v": "", "w": ""}
+    KEY: tuple = ()
+
+    def _scoped(self, sql: str, args: tuple) -> tuple[str, tuple]:
+        keyed = "{v}" in sql or "{w}" in sql
+        return sql.format(**self.SCOPE), (*self.KEY, *args) if keyed else args
+
     def _write(self, statements: list[tuple[str, tuple]]) -> None:
         """Run statements as one transaction (retried while another process holds the lock)."""
         def run():
@@ -206,7 +225,7 @@ class Profile:
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     for sql, args in statements:
-                        db.execute(sql, args)
+                        db.execute(*self._scoped(sql, args))
                     db.execute("COMMIT")
                 except BaseException:
                     if db.in_transaction:  # some errors (a full disk) end the transaction themselves
@@ -219,7 +238,7 @@ class Profile:
         def run():
             with self._lock:
                 db = self._connection(create=False)
-                return db.execute(sql, args).fetchall() if db is not None else []
+                return db.execute(*self._scoped(sql, args)).fetchall() if db is not None else []
         return self._retry(run)
 
     # ---------------------------------------------------------------- marks
@@ -236,9 +255,10 @@ class Profile:
         if value not in (-1, 0, 1):
             raise ValueError("a rating is +1, -1 or 0.")
         statements = [self._upsert_sql(tconst, "rating", value),
-                      ("DELETE FROM mood_marks WHERE tconst = ?", (tconst,))]
+                      ("DELETE FROM mood_marks WHERE {w}tconst = ?", (tconst,))]
         if mood is not None and value:
-            statements.append(("INSERT INTO mood_marks VALUES (?, ?, ?, ?)", (mood, tconst, value, _now())))
+            statements.append(("INSERT INTO mood_marks ({k}emotion, tconst, rating, updated) VALUES ({v}?, ?, ?, ?)",
+                               (mood, tconst, value, _now())))
         self._write(statements)
 
     def _upsert(self, tconst: str, column: str, value: int) -> None:
@@ -246,19 +266,19 @@ class Profile:
 
     @staticmethod
     def _upsert_sql(tconst: str, column: str, value: int) -> tuple[str, tuple]:
-        return (f"INSERT INTO marks (tconst, {column}, updated) VALUES (?, ?, ?) ON CONFLICT(tconst) "
+        return (f"INSERT INTO marks ({{k}}tconst, {column}, updated) VALUES ({{v}}?, ?, ?) ON CONFLICT({{k}}tconst) "
                 f"DO UPDATE SET {column} = excluded.{column}, updated = excluded.updated", (tconst, value, _now()))
 
     def seen(self) -> set[str]:
-        return {r[0] for r in self._read("SELECT tconst FROM marks WHERE seen = 1")}
+        return {r[0] for r in self._read("SELECT tconst FROM marks WHERE {w}seen = 1")}
 
     def ratings(self) -> dict[str, int]:
-        return dict(self._read("SELECT tconst, rating FROM marks WHERE rating != 0"))
+        return dict(self._read("SELECT tconst, rating FROM marks WHERE {w}rating != 0"))
 
     def mood_ratings(self) -> dict[str, dict[str, int]]:
         """Emotion -> {film: thumb} for the thumbs given while that emotion's list was shown."""
         out: dict[str, dict[str, int]] = {}
-        for emotion, tconst, rating in self._read("SELECT emotion, tconst, rating FROM mood_marks"):
+        for emotion, tconst, rating in self._read("SELECT emotion, tconst, rating FROM mood_marks WHERE {w}1 = 1"):
             out.setdefault(emotion, {})[tconst] = rating
         return out
 
@@ -266,23 +286,31 @@ class Profile:
 
     def set(self, key: str, value) -> None:
         """A setting (mapping, filters, resting-face reading): any JSON value."""
-        self._write([("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                      (key, json.dumps(value)))])
+        self._write([self._setting_sql(key, value)])
+
+    @staticmethod
+    def _setting_sql(key: str, value) -> tuple[str, tuple]:
+        return ("INSERT INTO settings ({k}key, value) VALUES ({v}?, ?) ON CONFLICT({k}key) "
+                "DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
 
     def get(self, key: str, default=None):
-        rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
+        rows = self._read("SELECT value FROM settings WHERE {w}key = ?", (key,))
         return json.loads(rows[0][0]) if rows else default
 
     def unset(self, key: str) -> None:
-        self._write([("DELETE FROM settings WHERE key = ?", (key,))])
+        self._write([("DELETE FROM settings WHERE {w}key = ?", (key,))])
 
     def count_answer(self, pair: str, chosen: str) -> None:
-        self._write([("INSERT INTO answers VALUES (?, ?, 1) ON CONFLICT(pair, chosen) DO UPDATE SET n = n + 1",
-                      (pair, chosen))])
+        self._write([self._answer_sql(pair, chosen, 1)])
+
+    @staticmethod
+    def _answer_sql(pair: str, chosen: str, n: int) -> tuple[str, tuple]:
+        return ("INSERT INTO answers ({k}pair, chosen, n) VALUES ({v}?, ?, ?) ON CONFLICT({k}pair, chosen) "
+                "DO UPDATE SET n = answers.n + excluded.n", (pair, chosen, n))
 
     def answers(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        for pair, chosen, n in self._read("SELECT pair, chosen, n FROM answers"):
+        for pair, chosen, n in self._read("SELECT pair, chosen, n FROM answers WHERE {w}1 = 1"):
             out.setdefault(pair, {})[chosen] = n
         return out
 
@@ -290,44 +318,40 @@ class Profile:
 
     def export(self) -> dict:
         """Everything this profile holds, as JSON-able data ("Download my data")."""
-        marks = self._read("SELECT tconst, seen, rating, updated FROM marks ORDER BY tconst")
+        marks = self._read("SELECT tconst, seen, rating, updated FROM marks WHERE {w}1 = 1 ORDER BY tconst")
         return {"format": FORMAT, "version": VERSION, "exported": datetime.now(UTC).isoformat(timespec="seconds"),
                 "marks": [{"tconst": t, "seen": bool(s), "rating": r, "updated": u} for t, s, r, u in marks],
-                "settings": {k: json.loads(v) for k, v in self._read("SELECT key, value FROM settings")},
+                "settings": {k: json.loads(v) for k, v in self._read("SELECT key, value FROM settings WHERE {w}1 = 1")},
                 "answers": self.answers(),
                 "mood_marks": [{"emotion": e, "tconst": t, "rating": r, "updated": u} for e, t, r, u in
                                self._read("SELECT emotion, tconst, rating, updated FROM mood_marks "
-                                          "ORDER BY emotion, tconst")]}
+                                          "WHERE {w}1 = 1 ORDER BY emotion, tconst")]}
 
     def restore(self, doc: dict) -> None:
         """Add a document that `fer.portable.parse` passed ("Import my data", a browser's copy), in one
         transaction: a film's marks and mood marks are taken where the document's are newer, its settings
         replace these, its answer counts are added."""
-        marks = self._read("SELECT tconst, updated FROM marks")
-        held = dict(marks)
-        moods = {(e, t): u for e, t, u in self._read("SELECT emotion, tconst, updated FROM mood_marks")}
-        statements = [("INSERT INTO marks VALUES (?, ?, ?, ?) ON CONFLICT(tconst) DO UPDATE SET seen = excluded.seen, "
-                       "rating = excluded.rating, updated = excluded.updated",
-                       (m["tconst"], int(m["seen"]), m["rating"], m["updated"]))
+        held = dict(self._read("SELECT tconst, updated FROM marks WHERE {w}1 = 1"))
+        moods = {(e, t): u for e, t, u in self._read("SELECT emotion, tconst, updated FROM mood_marks WHERE {w}1 = 1")}
+        statements = [("INSERT INTO marks ({k}tconst, seen, rating, updated) VALUES ({v}?, ?, ?, ?) "
+                       "ON CONFLICT({k}tconst) DO UPDATE SET seen = excluded.seen, rating = excluded.rating, "
+                       "updated = excluded.updated", (m["tconst"], int(m["seen"]), m["rating"], m["updated"]))
                       for m in doc["marks"] if m["updated"] > held.get(m["tconst"], "")]
-        statements += [("INSERT INTO mood_marks VALUES (?, ?, ?, ?) ON CONFLICT(emotion, tconst) DO UPDATE SET "
-                        "rating = excluded.rating, updated = excluded.updated",
-                        (m["emotion"], m["tconst"], m["rating"], m["updated"]))
+        statements += [("INSERT INTO mood_marks ({k}emotion, tconst, rating, updated) VALUES ({v}?, ?, ?, ?) "
+                        "ON CONFLICT({k}emotion, tconst) DO UPDATE SET rating = excluded.rating, "
+                        "updated = excluded.updated", (m["emotion"], m["tconst"], m["rating"], m["updated"]))
                        for m in doc["mood_marks"] if m["updated"] > moods.get((m["emotion"], m["tconst"]), "")]
-        statements += [("INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        (k, json.dumps(v))) for k, v in doc["settings"].items()]
-        statements += [("INSERT INTO answers VALUES (?, ?, ?) ON CONFLICT(pair, chosen) "
-                        "DO UPDATE SET n = n + excluded.n",
-                        (pair, chosen, n)) for pair, counts in doc["answers"].items() for chosen, n in counts.items()]
+        statements += [self._setting_sql(k, v) for k, v in doc["settings"].items()]
+        statements += [self._answer_sql(pair, chosen, n) for pair, counts in doc["answers"].items()
+                       for chosen, n in counts.items()]
         if statements:
             self._write(statements)
 
     def delete_all(self) -> None:
         """"Delete my data": every row of this profile, in one transaction."""
-        if self._connection(create=False) is None:
+        if self._db is None and self.path is not None and not self.path.exists():
             return  # nothing was ever written
-        self._write([("DELETE FROM marks", ()), ("DELETE FROM settings", ()), ("DELETE FROM answers", ()),
-                     ("DELETE FROM mood_marks", ())])
+        self._write([(f"DELETE FROM {table} WHERE {{w}}1 = 1", ()) for table in TABLES])
 
     def close(self) -> None:
         with self._lock:

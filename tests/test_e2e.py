@@ -364,3 +364,75 @@ def test_a_public_visitors_profile_lives_in_their_browser_only(public_server, br
         raise
     finally:
         context.close()
+
+
+def test_two_replicas_share_a_logged_in_persons_profile_through_postgresql(browser, face_png, tmp_path):
+    """Two `streamlit run app.py` processes (two replicas) with one PostgreSQL database in their secrets: a
+    thumb given on one is shown on the other. The login is the cookie Streamlit's own OIDC callback sets,
+    signed here with the deploy's cookie secret (no identity provider is reachable from a test)."""
+    import json as json_
+
+    from playwright.sync_api import expect
+    from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+
+    from fer.profile_pg import PgProfile
+    from tests.test_profile_pg import BIN, Cluster
+
+    if not BIN:
+        pytest.skip("needs PostgreSQL (bash tests/run.sh installs it)")
+    cluster = Cluster()
+    try:
+        database = cluster.fresh_database("replicas")
+        home = tmp_path / "home"
+        (home / ".streamlit").mkdir(parents=True)
+        secret = "a test cookie secret"
+        (home / ".streamlit" / "secrets.toml").write_text(
+            f'[profiles]\ndatabase_url = "{database}"\n[auth]\ncookie_secret = "{secret}"\n'
+            'redirect_uri = "http://127.0.0.1/oauth2callback"\nclient_id = "x"\nclient_secret = "y"\n'
+            'server_metadata_url = "http://127.0.0.1:9/.well-known/openid-configuration"\n')
+        replicas = [_serve(tmp_path / name, FER_PUBLIC="1", HOME=str(home)) for name in ("one", "two")]
+        for name in ("one", "two"):
+            (tmp_path / name).mkdir()
+        (one, _, _), (two, _, _) = (next(r) for r in replicas)
+        context = browser.new_context(viewport={"width": 1400, "height": 1600})
+        for url, host in ((one, "127.0.0.1"), (two, "localhost")):  # a cookie per host: one per replica
+            user = {"origin": url.replace("127.0.0.1", host), "is_logged_in": True, "email": "ana@example.org",
+                    "email_verified": True, "sub": "1234"}
+            value = create_signed_value(secret, "_streamlit_user", json_.dumps(user)).decode("latin-1")
+            context.add_cookies([{"name": "_streamlit_user", "value": value, "domain": host, "path": "/"}])
+        try:
+            # This browser holds a visitor's profile from before the login: one seen film, added on request.
+            kept = {"format": "mood-to-movie/profile", "version": 1, "marks": [
+                {"tconst": "tt0000017", "seen": True, "rating": 0, "updated": "2026-12-01T10:00:00+00:00"}]}
+            page = context.new_page()
+            page.goto(one)
+            page.evaluate(f"localStorage.setItem('mood-to-movie/profile', {json_.dumps(json_.dumps(kept))})")
+            page.close()
+            page, sidebar, films = _open_with_photo(context, one, face_png)
+            expect(sidebar).to_contain_text("kept in this app's database", timeout=15_000)
+            sidebar.get_by_text("My data", exact=True).click()
+            sidebar.get_by_role("button", name="Add the profile kept in this browser to my account").click()
+            expect(sidebar).to_contain_text("Imported 1 film mark(s)", timeout=15_000)
+            page.wait_for_function(f"() => ({STORED})() === ''")  # moved into the account, gone from the browser
+            assert PgProfile(database, "ana@example.org").seen() == {"tt0000017"}
+            liked = _tconst(films.nth(2))
+            _row(sidebar, liked).locator("button").nth(1).click()
+            expect(_row(sidebar, liked).locator("button").nth(1)).to_have_attribute("aria-pressed", "true")
+            page.close()
+            page, sidebar, films = _open_with_photo(context, two.replace("127.0.0.1", "localhost"), face_png)
+            expect(_row(sidebar, liked).locator("button").nth(1)).to_have_attribute("aria-pressed", "true",
+                                                                                   timeout=15_000)
+            cluster.stop()  # the database goes away mid-session: one sentence, the page stays
+            try:
+                films.nth(0).locator("button").nth(1).click()
+                expect(sidebar).to_contain_text("database cannot be reached right now", timeout=15_000)
+                expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+            finally:
+                cluster.start()
+        finally:
+            context.close()
+            for r in replicas:
+                next(r, None)  # stops that replica
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.dir, ignore_errors=True)
