@@ -47,6 +47,11 @@ class PgProfile(Profile):
     SCOPE = {"k": "account, ", "v": "?, ", "w": "account = ? AND "}
 
     def __init__(self, url: str, account: str, connect_timeout: float = 3.0):
+        try:
+            import psycopg  # noqa: F401 (checked here, so a deploy without it says so once, at login)
+        except ImportError:
+            raise ProfileError("The profile database needs the psycopg package (pip install -r requirements.txt)."
+                               ) from None
         self.path = None
         self.url, self.connect_timeout = url, connect_timeout
         self.KEY = (account_key(account),)

@@ -112,6 +112,12 @@ def test_open_profile_uses_the_database_for_accounts_only(url, tmp_path, monkeyp
     assert not isinstance(visitor, PgProfile) and visitor.path is None  # a visitor's stays in their browser
 
 
+def test_a_deploy_without_psycopg_says_so_in_one_sentence(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    with pytest.raises(ProfileError, match="needs the psycopg package"):
+        PgProfile("postgresql://nowhere/db", "ana@example.org")
+
+
 MARKER = """
 import sys
 from fer.profile_pg import PgProfile
