@@ -130,8 +130,9 @@ def session_profile() -> Profile:
 
 BROWSER_KEY = "mood-to-movie/profile"  # the browser's localStorage entry (one per site)
 # NOTE: runs in the visitor's page, not on the server. Streamlit's own component API (st.components.v2, no
-# package): writes the document it is given when it differs from the stored one, removes it on `erase`, and
-# answers with what the browser holds while `read` is asked (a state value: one rerun when it changes).
+# package): writes the document it is given when it differs from the stored one, removes it on `erase`,
+# answers with what the browser holds while `read` is asked (a state value: one rerun when it changes), and
+# with `listen` passes on what another tab of this browser stores (storage events reach only other tabs).
 BROWSER_JS = """
 export default function ({ data, setStateValue }) {
   let stored = "";
@@ -144,6 +145,15 @@ export default function ({ data, setStateValue }) {
     setStateValue("failed", String(e && e.name || e));
   }
   if (data.read) setStateValue("stored", stored);
+  if (data.listen) {
+    window.__moodToMovieStored = setStateValue;
+    if (!window.__moodToMovieListening) {
+      window.__moodToMovieListening = true;
+      window.addEventListener("storage", (e) => {
+        if (e.key === data.key) window.__moodToMovieStored("stored", e.newValue ?? "");
+      });
+    }
+  }
 }
 """
 browser_store = st.components.v2.component("mood_to_movie.browser_profile", js=BROWSER_JS)
@@ -162,20 +172,25 @@ def browser_copy() -> str | None:
 
 
 def take_browser_copy(profile: Profile) -> bool:
-    """Brings the browser's copy into a visitor's session profile once its storage answers. False on a public
-    deploy's first run while it has not answered yet (the profile's parts wait one run for it, so no widget is
-    drawn at a default the copy then changes); an answer that comes later still restores, with new widgets."""
-    if not access.hosted() or st.session_state.get("browser_read"):
+    """Brings the browser's copy into a visitor's session profile when its storage answers, and again whenever
+    another tab of this browser changed it (that tab started from this copy, so its copy replaces this one).
+    False on a public deploy's first run while the storage has not answered (the profile's parts wait one run
+    for it, so no widget is drawn at a default the copy then changes); a late answer still restores, with new
+    widgets."""
+    if not access.hosted():
         return True
     stored = browser_copy()
     if stored is None:
         first = not st.session_state.get("browser_waited")
         st.session_state["browser_waited"] = True
         return not first
-    st.session_state["browser_read"] = True
-    if stored and keeps_in_browser():
+    if st.session_state.get("browser_taken") == stored:
+        return True
+    changed_elsewhere = st.session_state.get("browser_read", False)
+    st.session_state.update(browser_read=True, browser_taken=stored)
+    if keeps_in_browser() and (stored or changed_elsewhere):
         try:
-            profile.restore(parse(stored))
+            profile.restore(parse(stored) if stored else None, replace=changed_elsewhere)
         except (ValueError, ProfileError) as e:
             st.session_state["profile_error"] = f"The profile kept in this browser could not be read: {e} It " \
                 "stays there untouched until you mark something."
@@ -191,6 +206,7 @@ def browser_sync(key: str) -> None:
         return
     read = bool(st.session_state.get("browser_read"))
     data = {"key": BROWSER_KEY, "read": not read and key == "browser_profile",
+            "listen": key == "browser_profile" and keeps_in_browser(),
             "erase": bool(st.session_state.get("browser_erased"))}
     # NOTE: the document goes out only when the profile changed since this mount last sent it: the webcam's
     # list reruns every second, and a profile can be 1 MB.
@@ -210,7 +226,9 @@ def browser_document(profile: Profile) -> dict:
         doc = profile.export()
     except ProfileError:
         return {}
-    text = dumps(doc)
+    # NOTE: without its time stamp the text is the same for the same profile: tabs that take each other's copy
+    # write nothing back (a changed text would go round between them for ever).
+    text = dumps({k: v for k, v in doc.items() if k != "exported"})
     if is_empty(doc):
         return {"erase": True}
     if len(text) > MAX_BYTES:

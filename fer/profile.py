@@ -43,6 +43,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 TABLES = ("marks", "settings", "answers", "mood_marks")  # what a person owns: exported, deleted
+CLEAR = [(f"DELETE FROM {table} WHERE {{w}}1 = 1", ()) for table in TABLES]  # "Delete my data", in one transaction
 DAMAGED = ("not a database", "not a profile database", "malformed")  # what is moved aside
 RETRIES = 4  # on "database is locked" beyond the busy timeout, with growing pauses
 
@@ -327,16 +328,20 @@ class Profile:
                                self._read("SELECT emotion, tconst, rating, updated FROM mood_marks "
                                           "WHERE {w}1 = 1 ORDER BY emotion, tconst")]}
 
-    def restore(self, doc: dict) -> None:
+    def restore(self, doc: dict | None, replace: bool = False) -> None:
         """Add a document that `fer.portable.parse` passed ("Import my data", a browser's copy), in one
         transaction: a film's marks and mood marks are taken where the document's are newer, its settings
-        replace these, its answer counts are added."""
-        held = dict(self._read("SELECT tconst, updated FROM marks WHERE {w}1 = 1"))
-        moods = {(e, t): u for e, t, u in self._read("SELECT emotion, tconst, updated FROM mood_marks WHERE {w}1 = 1")}
-        statements = [("INSERT INTO marks ({k}tconst, seen, rating, updated) VALUES ({v}?, ?, ?, ?) "
-                       "ON CONFLICT({k}tconst) DO UPDATE SET seen = excluded.seen, rating = excluded.rating, "
-                       "updated = excluded.updated", (m["tconst"], int(m["seen"]), m["rating"], m["updated"]))
-                      for m in doc["marks"] if m["updated"] > held.get(m["tconst"], "")]
+        replace these, its answer counts are added. `replace`: the document becomes the whole profile (None:
+        an empty one)."""
+        doc = doc or {"marks": [], "mood_marks": [], "settings": {}, "answers": {}}
+        held = {} if replace else dict(self._read("SELECT tconst, updated FROM marks WHERE {w}1 = 1"))
+        moods = {} if replace else {(e, t): u for e, t, u in
+                                    self._read("SELECT emotion, tconst, updated FROM mood_marks WHERE {w}1 = 1")}
+        statements = list(CLEAR) if replace else []
+        statements += [("INSERT INTO marks ({k}tconst, seen, rating, updated) VALUES ({v}?, ?, ?, ?) "
+                        "ON CONFLICT({k}tconst) DO UPDATE SET seen = excluded.seen, rating = excluded.rating, "
+                        "updated = excluded.updated", (m["tconst"], int(m["seen"]), m["rating"], m["updated"]))
+                       for m in doc["marks"] if m["updated"] > held.get(m["tconst"], "")]
         statements += [("INSERT INTO mood_marks ({k}emotion, tconst, rating, updated) VALUES ({v}?, ?, ?, ?) "
                         "ON CONFLICT({k}emotion, tconst) DO UPDATE SET rating = excluded.rating, "
                         "updated = excluded.updated", (m["emotion"], m["tconst"], m["rating"], m["updated"]))
@@ -351,7 +356,7 @@ class Profile:
         """"Delete my data": every row of this profile, in one transaction."""
         if self._db is None and self.path is not None and not self.path.exists():
             return  # nothing was ever written
-        self._write([(f"DELETE FROM {table} WHERE {{w}}1 = 1", ()) for table in TABLES])
+        self._write(CLEAR)
 
     def close(self) -> None:
         with self._lock:

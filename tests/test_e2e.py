@@ -366,6 +366,27 @@ def test_a_public_visitors_profile_lives_in_their_browser_only(public_server, br
         context.close()
 
 
+def test_two_tabs_of_one_browser_keep_each_others_marks(public_server, browser, face_png):
+    """Each tab is its own server session with its own copy; a tab takes the other's copy when it changes, so
+    the last tab to write does not drop the first tab's marks."""
+    from playwright.sync_api import expect
+
+    url, _, _ = public_server
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    try:
+        (a, a_bar, a_films), (b, b_bar, b_films) = (_open_with_photo(context, url, face_png) for _ in range(2))
+        first, second = _tconst(a_films.nth(0)), _tconst(a_films.nth(1))
+        a_films.nth(0).get_by_role("button", name="Seen").click()
+        a.wait_for_function(f"() => ({STORED})().includes('{first}')")
+        expect(_row(b_bar, first)).to_have_count(0, timeout=15_000)  # tab b took tab a's copy
+        _row(b_bar, second).get_by_role("button", name="Seen").click()
+        b.wait_for_function(f"() => ({STORED})().includes('{second}')")
+        assert first in b.evaluate(STORED)
+        expect(_row(a_bar, second)).to_have_count(0, timeout=15_000)
+    finally:
+        context.close()
+
+
 def test_two_replicas_share_a_logged_in_persons_profile_through_postgresql(browser, face_png, tmp_path):
     """Two `streamlit run app.py` processes (two replicas) with one PostgreSQL database in their secrets: a
     thumb given on one is shown on the other. The login is the cookie Streamlit's own OIDC callback sets,

@@ -88,3 +88,14 @@ def test_times_are_normalised_so_a_future_stamp_cannot_outrank_later_clicks():
                                       {"tconst": "tt2", "rating": 1, "updated": "2024-05-01T12:00:00+02:00"}]}))
     assert doc["marks"][0]["updated"] < "2999"
     assert doc["marks"][1]["updated"] == "2024-05-01T10:00:00+00:00"
+
+
+def test_replace_makes_the_document_the_whole_profile():
+    """Another tab's copy replaces this session's (it started from it): nothing is added twice."""
+    p = _filled()
+    doc = parse(dumps(p.export()))
+    p.mark_seen("tt0000017")  # not in the document: replacing leaves only what the document holds
+    p.restore(doc, replace=True)
+    assert _content(p.export()) == _content(doc) and p.answers() == {"sad or angry": {"sad": 1}}
+    p.restore(None, replace=True)  # the other tab deleted its data
+    assert is_empty(p.export())
