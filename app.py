@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import altair as alt
 import cv2
 import numpy as np
 import pandas as pd
@@ -37,13 +37,16 @@ from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
 from fer.mood import Reading, answered, read_mood
 from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, recommend, refresh_flight, start_refresh
 from fer.neighbours import ATTRIBUTION as LEARNT_FROM
-from fer.portable import MAX_BYTES, dumps, is_empty, parse
+from fer.portable import is_empty, parse, stored_text
 from fer.posters import Posters
 from fer.profile import Profile, ProfileError, apply_marks, open_profile
 from fer.recognizer import EmotionRecognizer
 from fer.recommend import steady
 from fer.shared import shared
 from fer.uploads import cap_sessions
+
+if TYPE_CHECKING:
+    import altair as alt
 
 CATALOGUE = catalogue_path()
 IMDB_SOURCE = os.environ.get("FER_IMDB_SOURCE", IMDB_BASE)
@@ -77,12 +80,17 @@ def get_posters(api_key: str, api: str) -> Posters:
     return shared("posters", (api_key, api), lambda: Posters(api_key, runs_dir() / "posters", api))
 
 
+def secrets_section(name: str) -> dict:
+    """One table of the app's secrets ({} when absent, or when there is no secrets file at all)."""
+    try:
+        return dict(st.secrets.get(name) or {})
+    except Exception:  # noqa: BLE001 (no secrets file)
+        return {}
+
+
 def posters() -> Posters | None:
     """Posters only when the owner put an OMDb key in the secrets; otherwise nothing is fetched."""
-    try:
-        conf = st.secrets.get("posters") or {}
-    except Exception:  # noqa: BLE001 (no secrets file)
-        return None
+    conf = secrets_section("posters")
     key = conf.get("omdb_api_key")
     return get_posters(str(key), str(conf.get("api", "https://www.omdbapi.com/"))) if key else None
 
@@ -224,18 +232,12 @@ def browser_document(profile: Profile) -> dict:
     """{"save": text} or {"erase": True} for the profile as it is now."""
     try:
         doc = profile.export()
+        return {"erase": True} if is_empty(doc) else {"save": stored_text(doc)}
     except ProfileError:
         return {}
-    # NOTE: without its time stamp the text is the same for the same profile: tabs that take each other's copy
-    # write nothing back (a changed text would go round between them for ever).
-    text = dumps({k: v for k, v in doc.items() if k != "exported"})
-    if is_empty(doc):
-        return {"erase": True}
-    if len(text) > MAX_BYTES:
-        st.session_state["profile_error"] = "Your profile has outgrown what this browser keeps; your newest " \
-            "marks last for this tab only. Download your data to keep them."
+    except ValueError as e:  # outgrown the browser's copy
+        st.session_state["profile_error"] = str(e)
         return {}
-    return {"save": text}
 
 
 def profile_kind() -> str:
@@ -587,17 +589,11 @@ def _delete_my_data(profile: Profile) -> None:
 def profile_database() -> str | None:
     """`[profiles] database_url` in the secrets: logged-in people's profiles in that PostgreSQL database, shared
     by every replica of the app (fer/profile_pg.py); none: one SQLite file per account on this server."""
-    try:
-        return (st.secrets.get("profiles") or {}).get("database_url")
-    except Exception:  # noqa: BLE001 (no secrets file)
-        return None
+    return secrets_section("profiles").get("database_url")
 
 
 def _login_configured() -> bool:
-    try:
-        return "auth" in st.secrets
-    except Exception:  # noqa: BLE001 (no secrets file)
-        return False
+    return bool(secrets_section("auth"))
 
 
 def contribution_panel() -> None:
@@ -698,6 +694,8 @@ def refresh_progress() -> None:
 
 def probability_chart(probs: dict[str, float]) -> alt.Chart:
     """One bar per emotion, every label shown (a fixed band per row; Vega drops labels that would overlap)."""
+    import altair as alt  # NOTE: here, not at the top: ~0.2 s off a fresh server's first page run
+
     df = pd.DataFrame({"emotion": list(EMOTIONS), "probability": [probs[e] for e in EMOTIONS]})
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title=None)),

@@ -64,6 +64,16 @@ def face_photo(folder: Path) -> Path:
     return path
 
 
+def open_with_photo(page, url: str, photo: Path):
+    """The app in `page` with `photo` read, once its 50-film list shows; the list's rows (a locator)."""
+    page.goto(url)
+    page.get_by_text("Photo", exact=True).first.click()
+    page.locator(PHOTO_INPUT).set_input_files(str(photo))
+    rows = page.locator('[data-testid="stSidebar"] [class*="st-key-film_"]')
+    rows.nth(49).wait_for(timeout=120_000)
+    return rows
+
+
 def visitor(url: str, photo: Path, index: int, clicks: int, go: threading.Barrier, out: dict,
             done: threading.Event) -> None:
     """One visitor in its own Chromium (Playwright's sync API keeps to one thread): upload, wait for the list
@@ -75,11 +85,7 @@ def visitor(url: str, photo: Path, index: int, clicks: int, go: threading.Barrie
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.goto(url)
-            page.get_by_text("Photo", exact=True).first.click()
-            page.locator(PHOTO_INPUT).set_input_files(str(photo))
-            rows = page.locator('[class*="st-key-film_"]')
-            rows.nth(49).wait_for(timeout=120_000)
+            rows = open_with_photo(page, url, photo)
             keys = [str(rows.nth(i).get_attribute("class")).split("st-key-film_")[1].split()[0]
                     for i in range(index * clicks, (index + 1) * clicks)]
             go.wait(timeout=300)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.concurrent_marks import CHROMIUM, PHOTO_INPUT, face_photo, start_server
+from benchmarks.concurrent_marks import CHROMIUM, face_photo, open_with_photo, start_server
 
 
 def _runs(path: Path) -> list[tuple[str, float]]:
@@ -41,11 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
                 page = browser.new_page(viewport={"width": 1400, "height": 1600})
-                page.goto(f"http://127.0.0.1:{a.port}")
-                page.get_by_text("Photo", exact=True).first.click()
-                page.locator(PHOTO_INPUT).set_input_files(str(photo))
-                rows = page.locator('[data-testid="stSidebar"] [class*="st-key-film_"]')
-                rows.nth(49).wait_for(timeout=120_000)
+                rows = open_with_photo(page, f"http://127.0.0.1:{a.port}", photo)
                 trips, runs, kinds = [], [], set()
                 for _ in range(a.clicks + 1):
                     top = rows.first

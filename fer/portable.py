@@ -33,6 +33,17 @@ def dumps(doc: dict) -> str:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
 
+def stored_text(doc: dict) -> str:
+    """The text a browser keeps: without the export's time stamp, so the same profile always gives the same text
+    (tabs that take each other's copy then write nothing back, where a changed text would go round between them
+    for ever); ValueError (one sentence) when it would not be read back (over MAX_BYTES)."""
+    text = dumps({k: v for k, v in doc.items() if k != "exported"})
+    if len(text) > MAX_BYTES:
+        raise ValueError("Your profile has outgrown what this browser keeps; your newest marks last for this tab "
+                         "only. Download your data to keep them.")
+    return text
+
+
 def is_empty(doc: dict) -> bool:
     """True when the document holds nothing of the person (a deleted or never-used profile)."""
     return not (doc.get("marks") or doc.get("settings") or doc.get("answers") or doc.get("mood_marks"))

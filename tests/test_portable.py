@@ -99,3 +99,15 @@ def test_replace_makes_the_document_the_whole_profile():
     assert _content(p.export()) == _content(doc) and p.answers() == {"sad or angry": {"sad": 1}}
     p.restore(None, replace=True)  # the other tab deleted its data
     assert is_empty(p.export())
+
+
+def test_the_browsers_text_is_the_same_for_the_same_profile_and_refused_when_too_big(monkeypatch):
+    from fer import portable
+
+    p = _filled()
+    first = portable.stored_text(p.export())
+    assert "exported" not in first and portable.stored_text(p.export()) == first  # exports a second later too
+    assert _content(parse(first)) == _content(p.export())
+    monkeypatch.setattr(portable, "MAX_BYTES", len(first) - 1)
+    with pytest.raises(ValueError, match="outgrown what this browser keeps"):
+        portable.stored_text(p.export())
