@@ -25,7 +25,7 @@ from streamlit import runtime
 
 from fer import access
 from fer.contributions import ContributionRefused, contribute, contributed_dir, withdraw
-from fer.detect import crop_face
+from fer.detect import DEFAULT_DETECTOR, DETECTORS
 from fer.draw import draw_faces
 from fer.emotions import EMOTIONS
 from fer.explain import MAX_WHY, legend, occlusion_map, overlay
@@ -61,10 +61,20 @@ NO_FACE_HINT = ("No face found. Try a brighter, front-facing photo in which the 
 
 # NOTE: fer.shared, not st.cache_resource: any browser can send Streamlit's "clear cache" (fer/shared.py).
 
-def get_recognizer(path: str, mtimes: tuple[float, float]) -> EmotionRecognizer:
+def get_recognizer(path: str, mtimes: tuple[float, float], detector: str) -> EmotionRecognizer:
     """One recogniser per version of the model and its ONNX export: promoting a new default reloads it."""
     with st.spinner("Loading the emotion model…"):  # shown only when loading takes over half a second
-        return shared("recognizer", (path, mtimes), lambda: EmotionRecognizer.load(path))
+        return shared("recognizer", (path, mtimes, detector), lambda: EmotionRecognizer.load(path, detector))
+
+
+def detector_name() -> str:
+    """The face detector the owner chose in the secrets (`[detector] name = "haar"`: the paper's), else YuNet."""
+    name = str(secrets_section("detector").get("name") or DEFAULT_DETECTOR)
+    if name not in DETECTORS:
+        st.warning(f"The face detector {name[:40]!r} in the secrets is unknown (use one of "
+                   f"{', '.join(DETECTORS)}): using {DEFAULT_DETECTOR}.")
+        return DEFAULT_DETECTOR
+    return name
 
 
 def get_catalogue(path: str, mtime: float) -> tuple[pd.DataFrame, dict]:
@@ -732,7 +742,7 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
     if why:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         explained = faces[:MAX_WHY]  # NOTE: ~0.4 s of server time per face, shared by every visitor
-        shown = overlay(draw_faces(image, faces), explained, [occlusion_map(rec, gray, f.box) for f in explained])
+        shown = overlay(draw_faces(image, faces), explained, [occlusion_map(rec, gray, f) for f in explained], rec)
     else:
         shown = draw_faces(image, faces)
     st.image(shown, channels="BGR", width="stretch")
@@ -744,7 +754,7 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
         return None
     face_charts(faces)
     # NOTE: the crop stays in memory, and is kept only if the person opts in and answers a "Not sure".
-    st.session_state["last_crop"] = crop_face(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), faces[0].box, rec.margin) \
+    st.session_state["last_crop"] = rec.crop(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), faces[0]) \
         if st.session_state.get("contribute") else None
     if st.button("Use this picture as my resting face", help="Look relaxed in it: later readings are corrected "
                                                             "for how your calm face reads."):
@@ -847,8 +857,9 @@ def mood_page() -> None:
     profile = session_profile()  # first: it brings back this person's resting face
     ready = take_browser_copy(profile)
     try:
-        rec = session_recognizer(get_recognizer(str(MODEL), (_mtime(MODEL), _mtime(sidecar_path(MODEL)))))
-    except ValueError as e:
+        rec = session_recognizer(get_recognizer(str(MODEL), (_mtime(MODEL), _mtime(sidecar_path(MODEL))),
+                                                detector_name()))
+    except (ValueError, RuntimeError) as e:
         st.error(f"The emotion model could not be loaded: {e}")
         st.stop()
 

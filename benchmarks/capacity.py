@@ -16,6 +16,7 @@ import statistics
 import threading
 import time
 
+from fer.detect import DETECTORS
 from fer.live import LiveMood
 from fer.recognizer import EmotionRecognizer
 from tests.scenes import astronaut_frame
@@ -45,9 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model; its ONNX export if current)")
+    p.add_argument("--detector", default=None, choices=DETECTORS, help="default: the app's")
     a = p.parse_args(argv)
-    rec = EmotionRecognizer.load(a.model)  # one, as the app shares it (fer/shared.py)
-    print(f"classifier {rec.classifier.backend}; {a.fps:.0f} fps cameras; {a.seconds:.0f} s per row")
+    rec = EmotionRecognizer.load(a.model, a.detector)  # one, as the app shares it (fer/shared.py)
+    print(f"detector {rec.detector.name}, classifier {rec.classifier.backend}; {a.fps:.0f} fps cameras; "
+          f"{a.seconds:.0f} s per row")
     print(f"{'viewers':>7s} {'min fps':>8s} {'median fps':>10s} {'failed frames':>13s}  detector copies")
     for n in a.viewers:
         streams = [[astronaut_frame(dx=round(24 * math.sin((i + 7 * v) / 15)))[0] for i in range(60)]
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             t.join()
         fps = [r["fps"] for r in results]
         print(f"{n:7d} {min(fps):8.1f} {statistics.median(fps):10.1f} {sum(r['failed'] for r in results):13d}"
-              f"  {rec.detector.cascades.size}")
+              f"  {rec.detector.pool.size}")
     return 0
 
 

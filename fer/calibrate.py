@@ -56,6 +56,7 @@ def uncertainty_threshold(probs: np.ndarray, labels: np.ndarray, target: float =
 
 def calibrate(model_path: str | Path, data: str | Path) -> dict:
     """Fit and store T, the threshold and the neutral reference; re-export; returns the figures (PublicTest)."""
+    from fer.align import align_dataset, wants_aligned
     from fer.data import load_dataset
     from fer.export import export_onnx
     from fer.model import load_checkpoint, predict_proba, update_checkpoint
@@ -63,6 +64,8 @@ def calibrate(model_path: str | Path, data: str | Path) -> dict:
     path = Path(model_path)
     model, meta = load_checkpoint(path)
     ds = load_dataset(data)
+    if wants_aligned(meta):
+        ds = align_dataset(ds)
     x, y = ds.split("PublicTest")
     before = predict_proba(model, meta, x, temperature=1.0)
     t = fit_temperature(before, y)

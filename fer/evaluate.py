@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer.align import align_dataset, wants_aligned
 from fer.classifier import current_export
 from fer.data import apply_ferplus, load_dataset
 from fer.emotions import EMOTIONS
@@ -105,6 +106,8 @@ def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_p
     else:
         predict = partial(predict_proba, model, meta)
     ds = load_dataset(data)
+    if wants_aligned(meta):  # a model trained on eye-aligned faces reads its test faces aligned too
+        ds = align_dataset(ds)
     if ferplus:
         ds = apply_ferplus(ds, ferplus, splits=(split,))
     x, y = ds.split(split)
@@ -163,13 +166,11 @@ CONDITIONS = {
 def robustness(model_path: str | Path | None, data: str | Path, split: str = "PrivateTest") -> list[dict]:
     """Accuracy of the model (its ONNX export, as the app runs it, when current) on the split under each condition."""
     path = Path(model_path) if model_path else DEFAULT_MODEL
+    model, meta = load_checkpoint(path)
     export = current_export(path)
-    if export is None:
-        model, meta = load_checkpoint(path)
-        predict = partial(predict_proba, model, meta)
-    else:
-        predict = export.predict
-    x, y = load_dataset(data).split(split)
+    predict = partial(predict_proba, model, meta) if export is None else export.predict
+    ds = load_dataset(data)
+    x, y = (align_dataset(ds) if wants_aligned(meta) else ds).split(split)
     clean = float((predict(x).argmax(1) == y).mean())
     rows = [{"condition": "clean", "accuracy": clean, "drop": 0.0}]
     for i, (name, f) in enumerate(CONDITIONS.items()):

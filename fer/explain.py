@@ -9,7 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fer.detect import Box, crop_face
+from fer.align import crop_matrix
+from fer.detect import Found
 from fer.recognizer import EmotionRecognizer
 
 PATCH, STRIDE = 12, 6  # 7 x 7 positions on a 48 x 48 face: one batch of 50 faces
@@ -17,9 +18,11 @@ MAX_WHY = 3  # faces explained per photo, largest first: each map costs ~0.4 s o
 COLOURS = cv2.COLORMAP_JET  # blue (covering it changes the reading least) ... red (most)
 
 
-def occlusion_map(rec: EmotionRecognizer, gray: np.ndarray, box: Box) -> np.ndarray:
-    """48x48 map in [0, 1]: how much hiding each part of the face lowers the predicted emotion's probability."""
-    crop = crop_face(gray, box, rec.margin)
+def occlusion_map(rec: EmotionRecognizer, gray: np.ndarray, face: Found) -> np.ndarray:
+    """48x48 map in [0, 1]: how much hiding each part of the face's crop lowers the predicted emotion's probability.
+
+    `face`: a `Face` or `Found`; its crop is the one the classifier reads (aligned when its eyes are known)."""
+    crop = rec.crop(gray, face)
     positions = [(y, x) for y in range(0, 48 - PATCH + 1, STRIDE) for x in range(0, 48 - PATCH + 1, STRIDE)]
     batch = np.repeat(crop[None], len(positions) + 1, axis=0)
     fill = np.uint8(crop.mean())
@@ -36,20 +39,18 @@ def occlusion_map(rec: EmotionRecognizer, gray: np.ndarray, box: Box) -> np.ndar
     return (heat / heat.max() if heat.max() > 0 else heat).astype(np.float32)
 
 
-def overlay(image: np.ndarray, faces: list, maps: list[np.ndarray], alpha: float = 0.45) -> np.ndarray:
-    """A BGR copy of `image` with each face's map blended over its (square) crop area."""
+def overlay(image: np.ndarray, faces: list, maps: list[np.ndarray], rec: EmotionRecognizer, alpha: float = 0.45) \
+        -> np.ndarray:
+    """A BGR copy of `image` with each face's map blended over the area `rec`'s crop of it came from (turned
+    with the face when the crop was aligned)."""
     out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+    size = (out.shape[1], out.shape[0])
     for face, heat in zip(faces, maps):
-        x, y, w, h = face.box
-        side = max(w, h)
-        x0, y0 = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
-        x1, y1 = min(out.shape[1], x0 + side), min(out.shape[0], y0 + side)
-        x0c, y0c = max(0, x0), max(0, y0)
-        if x1 <= x0c or y1 <= y0c:
-            continue
-        colour = cv2.applyColorMap(cv2.resize((heat * 255).astype(np.uint8), (side, side)), COLOURS)
-        part = colour[y0c - y0:y1 - y0, x0c - x0:x1 - x0]
-        out[y0c:y1, x0c:x1] = cv2.addWeighted(out[y0c:y1, x0c:x1], 1 - alpha, part, alpha, 0)
+        back = cv2.invertAffineTransform(crop_matrix(face, rec.margin, rec.align, heat.shape[0]))
+        colour = cv2.warpAffine(cv2.applyColorMap((heat * 255).astype(np.uint8), COLOURS), back, size,
+                                flags=cv2.INTER_LINEAR)
+        inside = cv2.warpAffine(np.full(heat.shape, 255, np.uint8), back, size, flags=cv2.INTER_NEAREST) > 0
+        out[inside] = cv2.addWeighted(out, 1 - alpha, colour, alpha, 0)[inside]
     return out
 
 

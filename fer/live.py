@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fer.detect import StreamTracker, iou
+from fer.detect import Found, StreamTracker, iou
 from fer.draw import draw_faces
 from fer.emotions import EMOTIONS
 from fer.mood import Reading
@@ -63,12 +63,12 @@ class LiveMood:
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Detection on every frame, classification when due, smoothing; returns the frame boxed and labelled."""
         t0 = time.perf_counter()
-        gray, boxes = self.recognizer.detect(frame_bgr, self._tracker)  # tracker, mood: this thread only
-        carried = _carry(self._faces, boxes)
+        gray, found = self.recognizer.detect(frame_bgr, self._tracker)  # tracker, mood: this thread only
+        carried = _carry(self._faces, found)
         if t0 >= self._next_classify or carried is None:
-            faces = self.recognizer.classify_boxes(gray, boxes)
-            if boxes and t0 < self._resting_until:
-                raw = self.recognizer.classify_boxes(gray, boxes[:1], corrected=False)[0]
+            faces = self.recognizer.classify_boxes(gray, found)
+            if found and t0 < self._resting_until:
+                raw = self.recognizer.classify_boxes(gray, found[:1], corrected=False)[0]
                 with self._lock:
                     self._resting.append([raw.probs[e] for e in EMOTIONS])
             cost = time.perf_counter() - t0
@@ -138,12 +138,12 @@ class LiveMood:
         return sum(self._failed.values())
 
 
-def _carry(previous: list[Face], boxes: list) -> list[Face] | None:
-    """The previous labels moved onto this frame's boxes (matched by overlap); None when a box is new."""
+def _carry(previous: list[Face], found: list[Found]) -> list[Face] | None:
+    """The previous labels moved onto this frame's faces (matched by overlap); None when a face is new."""
     faces = []
-    for box in boxes:
-        best = max(previous, key=lambda f: iou(f.box, box), default=None)
-        if best is None or iou(best.box, box) < 0.2:
+    for f in found:
+        best = max(previous, key=lambda p: iou(p.box, f.box), default=None)
+        if best is None or iou(best.box, f.box) < 0.2:
             return None
-        faces.append(replace(best, box=tuple(int(v) for v in box)))
+        faces.append(replace(best, box=tuple(int(v) for v in f.box), eyes=f.eyes))
     return faces

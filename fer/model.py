@@ -128,9 +128,11 @@ class InferenceNet(nn.Module):
 
 
 def reading_info(meta: dict) -> dict:
-    """What the app needs besides the net (fer/calibrate.py): temperature, "not sure" threshold, neutral reference."""
+    """What the app needs besides the net: temperature, "not sure" threshold, neutral reference (fer/calibrate.py),
+    and whether it reads eye-aligned faces."""
     return {"temperature": float(meta.get("temperature", 1.0)), "uncertain_below": meta.get("uncertain_below"),
-            "neutral_reference": meta.get("neutral_reference")}
+            "neutral_reference": meta.get("neutral_reference"),
+            "aligned": bool((meta.get("config") or {}).get("align"))}  # trained on eye-aligned faces (fer/align.py)
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
+from fer.detect import DEFAULT_DETECTOR, DETECTORS
 from fer.draw import draw_faces
 from fer.files import DEFAULT_CATALOGUE
 from fer.genres import PRESETS, build_mapping
@@ -36,6 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--annotate", type=Path, default=None, help="write the image with boxes and labels here")
     p.add_argument("--top", type=int, default=5, help="movies to list per image (0: none)")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
+    p.add_argument("--detector", default=None, choices=DETECTORS, help=f"face detector (default: {DEFAULT_DETECTOR})")
     p.add_argument("--preset", default="paper", choices=list(PRESETS), help="emotion -> genre map")
     p.add_argument("--group", action="store_true", help="mood of all faces together (default: the largest face)")
     a = p.parse_args(argv)
@@ -74,8 +76,8 @@ def describe(path: Path, faces: list, mapping: dict[str, str], movies: pd.DataFr
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     try:
-        rec = EmotionRecognizer.load(a.model)
-    except ValueError as e:
+        rec = EmotionRecognizer.load(a.model, a.detector)
+    except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     movies, mapping = catalogue_or_none(a.top), build_mapping(a.preset)

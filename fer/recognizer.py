@@ -8,11 +8,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer.align import face_crop, wants_aligned
 from fer.classifier import Classifier, load_classifier
-from fer.detect import Box, FaceDetector, StreamTracker, crop_face
+from fer.detect import Box, Eyes, Found, HaarDetector, StreamTracker, YuNetDetector, make_detector
 from fer.emotions import EMOTIONS
 
-# Square crop side = Haar box side * (1 + CROP_MARGIN). On PublicTest faces pasted into frames the Haar box
+# Square crop side = box side * (1 + CROP_MARGIN), for faces without eye points (the Haar detector's; YuNet's
+# faces are aligned by their eyes, fer/align.py). On PublicTest faces pasted into frames the Haar box
 # matches FER2013's own framing (median side ratio 1.006, centred), and margin 0 scored best
 # (benchmarks/pipeline_accuracy.py; chosen on PublicTest, never PrivateTest).
 CROP_MARGIN = 0.0
@@ -32,14 +34,15 @@ class Face:
     emotion: str
     confidence: float
     probs: dict[str, float]
+    eyes: Eyes | None = None  # the eye points the crop was aligned by (None: a box crop)
 
 
-def faces_from_probs(boxes: list[Box], probs: np.ndarray) -> list[Face]:
+def faces_from_probs(found: list[Found], probs: np.ndarray) -> list[Face]:
     out = []
-    for box, p in zip(boxes, probs):
+    for f, p in zip(found, probs):
         i = int(np.argmax(p))
-        out.append(Face(tuple(int(v) for v in box), EMOTIONS[i], float(p[i]),
-                        {c: float(v) for c, v in zip(EMOTIONS, p)}))
+        out.append(Face(tuple(int(v) for v in f.box), EMOTIONS[i], float(p[i]),
+                        {c: float(v) for c, v in zip(EMOTIONS, p)}, f.eyes))
     return out
 
 
@@ -48,10 +51,11 @@ class EmotionRecognizer:
     detector and classifier lend each thread its own OpenCV objects, see fer/pool.py); a `StreamTracker` is
     the per-stream state, one per viewer."""
 
-    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, margin: float = CROP_MARGIN,
-                 resting: np.ndarray | None = None):
+    def __init__(self, classifier: Classifier, detector: HaarDetector | YuNetDetector | None = None,
+                 margin: float = CROP_MARGIN, resting: np.ndarray | None = None):
         self.classifier = classifier
-        self.detector = detector or FaceDetector()
+        self.detector = detector or make_detector()
+        self.align = wants_aligned(classifier.info)  # crops aligned by the eyes only for a model trained so
         self.margin = margin
         self.resting = None if resting is None else np.asarray(resting, np.float64)  # a person's neutral reading
         self._shift = None if resting is None else self._resting_shift(self.resting)
@@ -101,9 +105,10 @@ class EmotionRecognizer:
         return (q / q.sum(1, keepdims=True)).astype(np.float32)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> EmotionRecognizer:
-        """The shipped default model, or a checkpoint written by `python -m fer.train` (see `load_classifier`)."""
-        return cls(load_classifier(path))
+    def load(cls, path: str | Path | None = None, detector: str | None = None) -> EmotionRecognizer:
+        """The shipped default model, or a checkpoint written by `python -m fer.train` (see `load_classifier`),
+        with the named face detector ("yunet" or "haar", see `fer.detect.make_detector`; None: the default)."""
+        return cls(load_classifier(path), make_detector(detector))
 
     def classify(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
         """(N, 7) probabilities for face crops of any size (grayscale, or BGR converted here)."""
@@ -118,31 +123,36 @@ class EmotionRecognizer:
 
         Pass a `StreamTracker` (one per video stream) to search near the last faces: much faster on video.
         """
-        gray, boxes = self.detect(image, tracker)
-        return self.classify_boxes(gray, boxes)
+        gray, found = self.detect(image, tracker)
+        return self.classify_boxes(gray, found)
 
     def read_photo(self, image: np.ndarray) -> tuple[list[Face], str | None]:
         """A photo's MAX_FACES largest faces, and one sentence when it holds more (None otherwise)."""
-        gray, boxes = self.detect(image)
-        note = f"{len(boxes)} faces found: reading the {MAX_FACES} largest." if len(boxes) > MAX_FACES else None
-        return self.classify_boxes(gray, boxes[:MAX_FACES]), note
+        gray, found = self.detect(image)
+        note = f"{len(found)} faces found: reading the {MAX_FACES} largest." if len(found) > MAX_FACES else None
+        return self.classify_boxes(gray, found[:MAX_FACES]), note
 
-    def detect(self, image: np.ndarray, tracker: StreamTracker | None = None) -> tuple[np.ndarray, list[Box]]:
-        """(grey image, face boxes largest first): the first half of `predict`."""
+    def detect(self, image: np.ndarray, tracker: StreamTracker | None = None) -> tuple[np.ndarray, list[Found]]:
+        """(grey image, faces found, largest first): the first half of `predict`."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
             raise ValueError("Expected an H×W×3 BGR or H×W grayscale uint8 image.")
         gray = _gray(image)
-        return gray, self.detector.detect(gray, tracker)
+        return gray, self.detector.find(gray, tracker)
 
-    def classify_boxes(self, gray: np.ndarray, boxes: list[Box], corrected: bool = True) -> list[Face]:
-        """The second half of `predict`: crop each box and classify all of them in one pass.
+    def crop(self, gray: np.ndarray, face: Found) -> np.ndarray:
+        """The 48x48 crop the classifier reads for a face (`Found` or `Face`) of this grey image."""
+        return face_crop(gray, face, self.margin, self.align)
+
+    def classify_boxes(self, gray: np.ndarray, found: list[Found], corrected: bool = True) -> list[Face]:
+        """The second half of `predict`: crop each face (aligned by its eyes when known) and classify all of
+        them in one pass.
 
         corrected=False skips the resting-face correction (what a calibration records).
         """
-        if not boxes:
+        if not found:
             return []
-        probs = self.classifier.predict(np.stack([crop_face(gray, b, self.margin) for b in boxes]))
-        return faces_from_probs(boxes, self.correct(probs) if corrected else probs)
+        probs = self.classifier.predict(np.stack([self.crop(gray, f) for f in found]))
+        return faces_from_probs(found, self.correct(probs) if corrected else probs)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from fer import distributed
+from fer.align import align_dataset
 from fer.data import check_trainable, load_dataset, load_extra, vote_distributions
 from fer.emotions import EMOTIONS
 from fer.files import atomic_write, write_text_atomic
@@ -71,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
                         "the teacher reads the mixed view (function matching)")
     p.add_argument("--webcam-aug", type=float, default=d.webcam_aug,
                    help="chance per image of each webcam condition (blur, low light, noise, an occluding patch)")
+    p.add_argument("--align", action="store_true",
+                   help="train on faces aligned by their eyes (fer/align.py); the app then aligns the faces it reads")
     p.add_argument("--init", default=None, help="a checkpoint of the same net to start from (fine-tuning)")
     p.add_argument("--swa-start", type=int, default=None,
                    help="average the weights after each epoch from this one on, at the constant --swa-lr")
@@ -402,6 +405,8 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
     say = print if d.main else (lambda *a, **k: None)
 
     ds = load_dataset(cfg.data, ferplus=cfg.ferplus)
+    if cfg.align:
+        ds = align_dataset(ds)
     train_idx, val_x, val_y, val_name = split_data(ds, cfg.seed)
     train_x, train_y = ds.images[train_idx], ds.labels[train_idx]
     targets = run_targets(cfg, ds, train_idx, out, state is not None, d)

@@ -25,6 +25,7 @@ class TrainConfig:
     distill_online: bool = False  # the teacher reads every augmented batch (fer/teacher.py), not the clean faces once
     mixup: float = 0.0  # Beta(mixup, mixup) blends of two training views and their targets (0: off)
     webcam_aug: float = 0.0  # per image, the chance of each webcam condition: blur, low light, noise, occlusion
+    align: bool = False  # every face aligned by its eyes (fer/align.py), as the app then crops them
     init: str | None = None  # a checkpoint whose weights the run starts from (fine-tuning), not random ones
     swa_start: int | None = None  # from this epoch on: constant swa_lr, and the weights averaged after each epoch
     swa_lr: float = 0.01  # the learning rate of those epochs (SWA)

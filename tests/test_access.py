@@ -302,7 +302,8 @@ def test_a_visitors_clear_cache_reloads_nothing_shared(env, monkeypatch):
     loads = []
     real = recognizer.EmotionRecognizer.load.__func__
     monkeypatch.setattr(recognizer.EmotionRecognizer, "load",
-                        classmethod(lambda cls, path=None: loads.append(path) or real(cls, path)))
+                        classmethod(lambda cls, path=None, detector=None:
+                                    loads.append(path) or real(cls, path, detector)))
     at = _page(script=APP)
     catalogue = shared._OBJECTS["catalogue"][1]
     assert len(loads) == 1

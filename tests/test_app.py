@@ -309,7 +309,10 @@ def test_show_why_overlays_a_heatmap_and_lists_the_top_three(app, face_png):
 
 @needs_fer
 def test_a_crowd_photo_is_read_for_its_largest_faces_and_explained_for_a_few(app, monkeypatch):
-    """A photo of 40 faces costs what MAX_FACES do: charts for those, heatmaps for MAX_WHY, one sentence."""
+    """A photo of 40 faces costs what MAX_FACES do: charts for those, heatmaps for MAX_WHY, one sentence.
+
+    Read with Haar: it finds 28 of these tightly cropped FER2013 faces, YuNet (the default) 12, no more than it
+    reads."""
     from fer import explain
     from fer.recognizer import MAX_FACES
     from tests.scenes import paste_face
@@ -318,11 +321,14 @@ def test_a_crowd_photo_is_read_for_its_largest_faces_and_explained_for_a_few(app
     frame = background(1600, 1000)
     for k in range(40):
         paste_face(frame, x[k], 20 + k % 8 * 195, 20 + k // 8 * 195, 170)
-    at = _upload(app, "crowd.png", cv2.imencode(".png", frame)[1].tobytes())
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["detector"] = {"name": "haar"}
+    at.session_state["input_mode"] = "Photo"
+    at = _upload(at.run(), "crowd.png", cv2.imencode(".png", frame)[1].tobytes())
     assert any(i.value.endswith(f"faces found: reading the {MAX_FACES} largest.") for i in at.info)
     assert sum(c.value.startswith("Face ") for c in at.caption) == MAX_FACES
     explained = []
-    monkeypatch.setattr(explain, "occlusion_map", lambda rec, gray, box: explained.append(box) or np.zeros((48, 48)))
+    monkeypatch.setattr(explain, "occlusion_map", lambda rec, gray, face: explained.append(face) or np.zeros((48, 48)))
     at.toggle(key="show_why").set_value(True).run()
     assert not at.exception and len(explained) == explain.MAX_WHY
 
@@ -424,14 +430,14 @@ def test_a_click_whose_callback_never_ran_is_still_written_and_marks_made_elsewh
 def test_filters_and_mood_mix_apply_and_are_remembered(app, face_png):
     data, face = face_png
     at = _upload(app, "me.png", data)
-    at.sidebar.slider(key="min_rating").set_value(8.0).run()
+    at.sidebar.slider(key="min_rating").set_value(7.0).run()
     at.sidebar.toggle(key="mix").set_value(True).run()
     movies = load_catalogue()[0].set_index("tconst")
-    assert (movies.loc[_listed(at), "rating"] >= 8.0).all()
+    assert (movies.loc[_listed(at), "rating"] >= 7.0).all()
     reasons = _reasons(at)
     assert len(reasons) == 50 and all("% of your mood)" in r for r in reasons)
     again = _upload(_new_session(), "me.png", data)
-    assert again.sidebar.slider(key="min_rating").value == 8.0 and again.sidebar.toggle(key="mix").value
+    assert again.sidebar.slider(key="min_rating").value == 7.0 and again.sidebar.toggle(key="mix").value
 
 
 @needs_fer
@@ -492,3 +498,26 @@ def test_posters_appear_only_with_a_key(app, face_png, tmp_path, monkeypatch):
         at.secrets["posters"] = {"omdb_api_key": "KEY", "api": service.url}
         at = _upload(at.run(), "me.png", face_png[0])
         assert len(at.sidebar.get("image")) == 50 and len(service.requests) == 100
+
+
+def test_the_owner_picks_the_face_detector_in_the_secrets(app):
+    """A head tilted by 30 degrees: YuNet (the default) finds it, the paper's Haar cascade does not; an unknown
+    name gets one sentence and the default."""
+    from tests.scenes import astronaut_frame
+
+    frame = astronaut_frame()[0]
+    tilted = cv2.warpAffine(frame, cv2.getRotationMatrix2D((320, 240), 30, 1.0), (640, 480),
+                            borderMode=cv2.BORDER_REPLICATE)
+    png = cv2.imencode(".png", tilted)[1].tobytes()
+
+    def no_face(at):
+        return any(w.value.startswith("No face found") for w in at.warning)
+
+    assert not no_face(_upload(app, "tilted.png", png))
+    for name, found in (("haar", False), ("mtcnn", True)):
+        at = _new_session()
+        at.secrets["detector"] = {"name": name}
+        at = _upload(at.run(), "tilted.png", png)
+        assert not at.exception and no_face(at) != found
+        assert (name == "mtcnn") == any("face detector 'mtcnn' in the secrets is unknown" in w.value
+                                         for w in at.warning)

@@ -115,7 +115,7 @@ def test_calibrated_takes_whole_images_and_says_when_there_is_no_face(rec):
 def test_the_heatmap_has_the_face_shape_and_is_finite(rec):
     frame, _ = astronaut_frame()
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    heat = occlusion_map(rec, gray, rec.predict(frame)[0].box)
+    heat = occlusion_map(rec, gray, rec.predict(frame)[0])
     assert heat.shape == (48, 48) and np.isfinite(heat).all() and 0 <= heat.min() and heat.max() == 1
 
 
