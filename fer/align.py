@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from fer.data import FaceDataset
-from fer.detect import Eyes, Found, YuNetDetector, crop_face
+from fer.detect import Eyes, Found, YuNetDetector, crop_face, square
 from fer.files import atomic_write, runs_dir
 
 # The median eye points of FER2013 Training in its 48x48 crops (left eye x, y, right eye x, y), found by
@@ -74,16 +74,14 @@ def crop_matrix(face: Found, margin: float, align: bool, size: int = 48) -> np.n
     m = align_matrix(face.eyes, size) if align and face.eyes is not None else None
     if m is not None:
         return m
-    x, y, w, h = face.box
-    side = round(max(w, h) * (1 + margin))
-    x0, y0 = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
+    x0, y0, side = square(face.box, margin)
     s = size / side
     return np.array([[s, 0, -s * x0], [0, s, -s * y0]], np.float64)
 
 
 # FER2013 faces fill their 48x48 image; YuNet finds them once there is background around and the face is
-# larger than its smallest anchors: pad 24 px on each side, then upscale 3x (97.7 % of PublicTest's first
-# 600 found, against 94 % with 12 px / 2x; benchmarks/alignment.py).
+# larger than its smallest anchors: pad 24 px on each side, then upscale 3x (eyes in 97.4 % of PublicTest,
+# `python -m benchmarks.alignment`; 12 px / 2x found 94 % of its first 600 in a throw-away probe).
 _PAD, _UP = 24, 3
 
 
@@ -133,5 +131,5 @@ def align_dataset(ds: FaceDataset) -> FaceDataset:
 
 
 def wants_aligned(info: dict) -> bool:
-    """Whether a model (its `reading_info`, or a checkpoint's meta) was trained on aligned faces."""
-    return bool(info.get("aligned") or (info.get("config") or {}).get("align"))
+    """Whether a model was trained on aligned faces, from its `reading_info` (a classifier's `info`)."""
+    return bool(info.get("aligned"))

@@ -59,12 +59,12 @@ def calibrate(model_path: str | Path, data: str | Path) -> dict:
     from fer.align import align_dataset, wants_aligned
     from fer.data import load_dataset
     from fer.export import export_onnx
-    from fer.model import load_checkpoint, predict_proba, update_checkpoint
+    from fer.model import load_checkpoint, predict_proba, reading_info, update_checkpoint
 
     path = Path(model_path)
     model, meta = load_checkpoint(path)
     ds = load_dataset(data)
-    if wants_aligned(meta):
+    if wants_aligned(reading_info(meta)):
         ds = align_dataset(ds)
     x, y = ds.split("PublicTest")
     before = predict_proba(model, meta, x, temperature=1.0)

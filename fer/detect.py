@@ -212,12 +212,16 @@ def _largest_first(boxes: list[Box]) -> list[Box]:
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
-def crop_face(gray: np.ndarray, box: Box, margin: float, size: int = 48) -> np.ndarray:
-    """Square crop around the box centre, side = max(w, h) * (1 + margin), edges replicated; resized to size."""
+def square(box: Box, margin: float) -> tuple[int, int, int]:
+    """(x0, y0, side) of the square a box crop reads: centred on the box, side = max(w, h) * (1 + margin)."""
     x, y, w, h = box
     side = int(round(max(w, h) * (1 + margin)))
-    cx, cy = x + w / 2, y + h / 2
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    return int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2)), side
+
+
+def crop_face(gray: np.ndarray, box: Box, margin: float, size: int = 48) -> np.ndarray:
+    """The `square` crop of a box, edges replicated, resized to size."""
+    x0, y0, side = square(box, margin)
     pad = max(0, -x0, -y0, x0 + side - gray.shape[1], y0 + side - gray.shape[0])
     if pad:
         gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)

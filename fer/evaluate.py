@@ -27,7 +27,7 @@ from fer.classifier import current_export
 from fer.data import apply_ferplus, load_dataset
 from fer.emotions import EMOTIONS
 from fer.files import DEFAULT_MODEL
-from fer.model import load_checkpoint, predict_proba, record_metrics
+from fer.model import load_checkpoint, predict_proba, reading_info, record_metrics
 
 
 def metrics_from_confusion(cm: np.ndarray, classes: list[str] | tuple[str, ...] = EMOTIONS) -> dict:
@@ -106,7 +106,7 @@ def evaluate(model_path: str | Path | None, data: str | Path, split: str, with_p
     else:
         predict = partial(predict_proba, model, meta)
     ds = load_dataset(data)
-    if wants_aligned(meta):  # a model trained on eye-aligned faces reads its test faces aligned too
+    if wants_aligned(reading_info(meta)):  # a model trained on eye-aligned faces reads its test faces aligned too
         ds = align_dataset(ds)
     if ferplus:
         ds = apply_ferplus(ds, ferplus, splits=(split,))
@@ -170,7 +170,7 @@ def robustness(model_path: str | Path | None, data: str | Path, split: str = "Pr
     export = current_export(path)
     predict = partial(predict_proba, model, meta) if export is None else export.predict
     ds = load_dataset(data)
-    x, y = (align_dataset(ds) if wants_aligned(meta) else ds).split(split)
+    x, y = (align_dataset(ds) if wants_aligned(reading_info(meta)) else ds).split(split)
     clean = float((predict(x).argmax(1) == y).mean())
     rows = [{"condition": "clean", "accuracy": clean, "drop": 0.0}]
     for i, (name, f) in enumerate(CONDITIONS.items()):
