@@ -34,9 +34,10 @@ from fer.genres import GENRES, PRESETS, build_mapping
 from fer.images import MAX_UPLOAD_MB, load_image
 from fer.jobs import Busy
 from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
-from fer.mood import Reading, answered, read_mood
+from fer.mood import Reading, answered, as_vector, read_mood
 from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, recommend, refresh_flight, start_refresh
 from fer.neighbours import ATTRIBUTION as LEARNT_FROM
+from fer.personal import MAX_TAUGHT, PERSONAL_SETTINGS, taught_pairs
 from fer.portable import is_empty, parse, stored_text
 from fer.posters import Posters
 from fer.profile import Profile, ProfileError, apply_marks, open_profile
@@ -106,14 +107,13 @@ def posters() -> Posters | None:
 
 
 def session_recognizer(shared: EmotionRecognizer) -> EmotionRecognizer:
-    """The shared recogniser, corrected for this person's resting face when they calibrated (kept per session:
-    the shared one is never changed, other viewers are not affected)."""
-    resting = st.session_state.get("resting")
-    if not resting:
-        return shared
+    """The shared recogniser adapted to this person: their resting face and what their "not sure" answers taught
+    (kept per session: the shared one is never changed, other viewers are not affected)."""
+    person = (st.session_state.get("resting"), st.session_state.get("taught"))
     cached = st.session_state.get("session_recognizer")
-    if cached is None or cached[0] is not shared or cached[1] != resting:
-        cached = st.session_state["session_recognizer"] = (shared, resting, shared.with_resting(resting))
+    if cached is None or cached[0] is not shared or cached[1] != person:
+        rec = shared.with_person(person[0], taught_pairs(person[1])) if any(person) else shared
+        cached = st.session_state["session_recognizer"] = (shared, person, rec)
     return cached[2]
 
 
@@ -138,10 +138,17 @@ def session_profile() -> Profile:
         st.session_state.pop("browser_read", None)  # a visitor who logged out takes their browser's copy again
         if profile.notice:
             st.session_state["profile_error"] = profile.notice
-        resting = st.session_state["saved"]["resting"]
-        if resting:
-            st.session_state["resting"] = resting
+        restore_person()
     return st.session_state["profile"]
+
+
+def restore_person() -> None:
+    """This session's resting face and taught answers from the profile's saved settings (none: none)."""
+    for key in PERSONAL_SETTINGS:
+        if st.session_state["saved"][key]:
+            st.session_state[key] = st.session_state["saved"][key]
+        else:
+            st.session_state.pop(key, None)
 
 
 # ---------------------------------------------------------------- the visitor's browser profile
@@ -276,9 +283,9 @@ def import_profile(profile: Profile, text: str | bytes, from_browser: bool = Fal
 def profile_settings(profile: Profile) -> dict:
     """What the widgets start from. Read once per session: a widget's default must not change under it."""
     try:
-        return {k: profile.get(k) for k in ("mapping", "filters", "resting")}
+        return {k: profile.get(k) for k in ("mapping", "filters", *PERSONAL_SETTINGS)}
     except ProfileError:
-        return {"mapping": None, "filters": None, "resting": None}
+        return dict.fromkeys(("mapping", "filters", *PERSONAL_SETTINGS))
 
 
 def save(key: str, value) -> None:
@@ -303,9 +310,7 @@ def reload_profile(profile: Profile) -> None:
     """The page starts again from what the profile holds now (after a restore, an import or a delete): new
     widgets at its saved settings, its resting face, no mark controls from before."""
     st.session_state["saved"] = profile_settings(profile)
-    st.session_state["resting"] = st.session_state["saved"]["resting"]
-    if not st.session_state["resting"]:
-        st.session_state.pop("resting")
+    restore_person()
     for key in ("marks_shown", "shown"):
         st.session_state.pop(key, None)
     st.session_state["generation"] = st.session_state.get("generation", 0) + 1
@@ -536,6 +541,7 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
         return None
     question.empty()  # answered: the list takes its place in this same run
     answers[key] = choice
+    teach(reading, choice)
     try:
         session_profile().count_answer(f"{a} or {b}", choice)
     except ProfileError as e:
@@ -551,6 +557,16 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
             st.session_state["profile_error"] = f"Your face crop could not be kept ({e.strerror or e}); " \
                 "your answer still counts."
     return answered(reading, choice)
+
+
+def teach(reading: Reading, choice: str) -> None:
+    """An answered reading joins what adapts this person's readings (fer/personal.py): its 7 numbers as the model
+    read them, before this person's correction, so a later resting face or answer refits from the model's own."""
+    rec = st.session_state["session_recognizer"][2]  # the recogniser that made this reading
+    probs = rec.uncorrect(as_vector(reading.probs)[None])[0]
+    taught = [*st.session_state.get("taught", []), {"emotion": choice, "probs": [round(float(v), 6) for v in probs]}]
+    st.session_state["taught"] = taught[-MAX_TAUGHT:]
+    save("taught", st.session_state["taught"])
 
 
 def data_panel(profile: Profile) -> None:
@@ -638,6 +654,13 @@ def resting_panel(mode: str, live: LiveMood | None) -> None:
         if resting and st.button("Reset calibration"):
             set_resting(None)
             st.rerun()
+        if taught := st.session_state.get("taught"):
+            st.caption(f"Your {len(taught)} answer(s) to \"not sure\" also adapt the readings to your face "
+                       "(numbers only, kept in your profile).")
+            if st.button("Forget what my answers taught"):
+                st.session_state.pop("taught")
+                save("taught", None)
+                st.rerun()
 
 
 def set_resting(resting: list[float] | None) -> None:
@@ -792,7 +815,7 @@ def webcam(rec: EmotionRecognizer) -> LiveMood | None:
     if live is None:
         live = st.session_state["live"] = LiveMood(rec)
     elif live.recognizer is not rec:
-        live.use(rec)  # a new default model, or this viewer's resting-face calibration
+        live.use(rec)  # a new default model, or this viewer's resting face or answers
 
     keep_stream_alive()
     live.group = group_toggle()

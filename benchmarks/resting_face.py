@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         deltas, self_neutral = [], []
         for _ in range(a.trials):
             pick = neutral[rng.choice(len(neutral), k, replace=False)]
-            person = rec.with_resting(pick.mean(0))
+            person = rec.with_person(pick.mean(0))
             deltas.append((person.correct(probs).argmax(1) == y).mean() - base)
             self_neutral.append((person.correct(pick).argmax(1) == EMOTIONS.index("neutral")).mean())
         d = np.array(deltas)

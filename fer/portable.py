@@ -2,7 +2,7 @@
 "Import my data" takes back.
 
     {"format": "mood-to-movie/profile", "version": 1, "exported": "...",
-     "marks": [{"tconst", "seen", "rating", "updated"}], "settings": {"mapping", "filters", "resting"},
+     "marks": [{"tconst", "seen", "rating", "updated"}], "settings": {"mapping", "filters", "resting", "taught"},
      "answers": {"sad or angry": {"sad": 2}}, "mood_marks": [{"emotion", "tconst", "rating", "updated"}]}
 
 `parse` is the one gate for a document that comes from outside (a file, a browser's storage): it checks
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from fer.emotions import EMOTIONS
 from fer.genres import GENRES, PRESETS
+from fer.personal import MAX_TAUGHT
 
 FORMAT = "mood-to-movie/profile"
 VERSION = 1
@@ -121,12 +122,23 @@ def _settings(settings: dict) -> dict:
                 raise ValueError(f"its {k} filter must be two whole numbers.")
         out["filters"] = dict(filters)
     if (resting := settings.get("resting")) is not None:
-        if not isinstance(resting, list) or len(resting) != len(EMOTIONS) or \
-                not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
-                        for v in resting):
+        if not _probabilities(resting):
             raise ValueError("its resting face must be 7 probabilities.")
         out["resting"] = [float(v) for v in resting]
+    if (taught := settings.get("taught")) is not None:
+        if not isinstance(taught, list) or len(taught) > MAX_TAUGHT or \
+                not all(isinstance(t, dict) and t.get("emotion") in EMOTIONS and _probabilities(t.get("probs"))
+                        for t in taught):
+            raise ValueError(f"its taught answers must be at most {MAX_TAUGHT} readings of 7 probabilities, "
+                             "each with an emotion.")
+        out["taught"] = [{"emotion": t["emotion"], "probs": [float(v) for v in t["probs"]]} for t in taught]
     return out
+
+
+def _probabilities(values) -> bool:
+    return isinstance(values, list) and len(values) == len(EMOTIONS) and \
+        all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
+            for v in values)
 
 
 def _answers(answers: dict) -> dict[str, dict[str, int]]:

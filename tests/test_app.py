@@ -273,6 +273,26 @@ def test_an_uncertain_reading_asks_and_the_tapped_answer_becomes_the_mood(app, u
 
 
 @needs_fer
+def test_an_answer_teaches_the_reading_keeps_it_in_the_profile_and_can_be_forgotten(app, unsure_png):
+    """The answered reading (7 numbers, as the model read it) adapts this person's later readings toward what
+    they said, comes back in a new session, and "Forget" removes it from both."""
+    data, face = unsure_png
+    at = _upload(app, "me.png", data)
+    second = sorted(face.probs, key=face.probs.get, reverse=True)[1]
+    at = _click(at.sidebar.button, second.capitalize())
+    (taught,) = at.session_state["taught"]
+    assert taught["emotion"] == second and taught["probs"] == pytest.approx([face.probs[e] for e in EMOTIONS],
+                                                                           abs=1e-4)
+    person = at.run().session_state["session_recognizer"][2]  # the next run reads with what was taught
+    before = np.array([[face.probs[e] for e in EMOTIONS]], np.float32)
+    assert person.correct(before)[0][EMOTIONS.index(second)] > face.probs[second]
+    again = _new_session()
+    assert again.session_state["taught"] == at.session_state["taught"]
+    again = _click(again.sidebar.button, "Forget what my answers taught")
+    assert "taught" not in again.session_state and _new_session().session_state["profile"].get("taught") is None
+
+
+@needs_fer
 @pytest.mark.parametrize("disk", ["writable", "unwritable"])
 def test_an_opted_in_answer_keeps_one_grey_crop_and_a_failing_disk_costs_only_the_crop(
         app, unsure_png, tmp_path, monkeypatch, disk):

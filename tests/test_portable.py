@@ -17,6 +17,7 @@ def _filled() -> Profile:
     p.set("filters", {"mix": True, "min_rating": 7.5, "years": [1990, 2010]})
     p.set("mapping", {"preset": "lift my mood", "genres": {"sad": "Comedy"}})
     p.set("resting", [0.1, 0.0, 0.1, 0.1, 0.3, 0.0, 0.4])
+    p.set("taught", [{"emotion": "angry", "probs": [0.35, 0.0, 0.05, 0.0, 0.5, 0.0, 0.1]}])
     p.count_answer("sad or angry", "sad")
     return p
 
@@ -65,6 +66,10 @@ def test_a_write_moves_the_revision():
     (json.dumps({"marks": [{"tconst": "tt1", "updated": "yesterday"}]}), "not imported"),
     (json.dumps({"marks": [{"seen": True}]}), "lacks its 'tconst'"),
     (json.dumps({"marks": [], "settings": {"resting": [1e308] * 7}}), "7 probabilities"),
+    (json.dumps({"marks": [], "settings": {"taught": [{"emotion": "angry", "probs": [0.5] * 6}]}}), "taught answers"),
+    (json.dumps({"marks": [], "settings": {"taught": [{"emotion": "bored", "probs": [0.1] * 7}]}}), "taught answers"),
+    (json.dumps({"marks": [], "settings": {"taught": [{"emotion": "sad", "probs": [0.1] * 7}] * 51}}),
+     "at most 50"),
     (json.dumps({"marks": [], "settings": {"mapping": {"preset": "paper", "genres": {"sad": "<script>"}}}}),
      "unknown preset, emotion or genre"),
     (json.dumps({"marks": [], "settings": {"filters": {"__class__": 1}}}), "unknown name"),

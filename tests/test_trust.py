@@ -94,11 +94,11 @@ def test_resting_face_correction_moves_readings_the_intended_way(rec):
     frame, _ = astronaut_frame()
     plain = rec.predict(frame)[0].probs
     reference = np.array(rec.classifier.info["neutral_reference"])
-    average = rec.with_resting(reference)  # a person whose calm face reads like the average calm face
+    average = rec.with_person(reference)  # a person whose calm face reads like the average calm face
     assert average.predict(frame)[0].probs == pytest.approx(plain, abs=1e-6)
     stern = reference.copy()
     stern[EMOTIONS.index("sad")] *= 2.5  # a calm face the model reads as sad
-    corrected = rec.with_resting(stern / stern.sum()).predict(frame)[0].probs
+    corrected = rec.with_person(stern / stern.sum()).predict(frame)[0].probs
     assert corrected["sad"] < plain["sad"]
     assert corrected["neutral"] > plain["neutral"] and corrected["happy"] > plain["happy"]
 
