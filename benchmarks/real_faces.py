@@ -112,10 +112,10 @@ def per_class(rec: EmotionRecognizer, photos: list[Photo]) -> None:
           f"{np.mean([np.argmax(p.probs) == EMOTIONS.index(p.emotion) for p in stated]):.1%}")
 
 
-def adapted(rec: EmotionRecognizer, held: Photo, others: list[Photo], answers: bool) -> np.ndarray:
-    """The held-out photo's reading after the app learnt from the person's other photos: their neutral photos
-    as the resting face and, with `answers`, every other photo as an answered "not sure" question."""
-    neutral = [p.probs for p in others if p.emotion == "neutral"]
+def adapted(rec: EmotionRecognizer, held: Photo, others: list[Photo], resting: bool, answers: bool) -> np.ndarray:
+    """The held-out photo's reading after the app learnt from the person's other photos: with `resting`, their
+    neutral photos as the resting face; with `answers`, every other photo as an answered "not sure" question."""
+    neutral = [p.probs for p in others if p.emotion == "neutral"] if resting else []
     taught = [(p.probs, p.emotion) for p in others] if answers else []
     person = rec.with_person(np.mean(neutral, axis=0) if neutral else None, taught)
     return person.correct(held.probs[None])[0]
@@ -129,22 +129,22 @@ def per_person(rec: EmotionRecognizer, photos: list[Photo], weights: list[float]
     people = {k: v for k, v in people.items() if len(v) > 1}
     print(f"\nleave one photo out, {len(people)} people with 2+ photos read; held-out photos read right "
           "(share per person, mean over people), change against no adaptation with its 95 % interval:")
-    methods = [(f"resting face, weight {w}", w, False) for w in weights]
-    methods += [(f"resting face {fer.recognizer.RESTING_WEIGHT} + answers", fer.recognizer.RESTING_WEIGHT, True)]
     shipped = fer.recognizer.RESTING_WEIGHT
+    methods = [(f"resting face, weight {w}", w, True, False) for w in weights]
+    methods += [("answers alone", shipped, False, True), (f"resting face {shipped} + answers", shipped, True, True)]
     base = {k: np.mean([np.argmax(h.probs) == EMOTIONS.index(h.emotion) for h in v]) for k, v in people.items()}
     rng = np.random.default_rng(0)
     names = list(people)
     draws = rng.integers(0, len(names), (boot, len(names)))
     print(f"  {'no adaptation':<34} {np.mean(list(base.values())):.1%}")
-    for label, weight, answers in methods:
+    for label, weight, resting, answers in methods:
         fer.recognizer.RESTING_WEIGHT = weight
         score, by_class = {}, {}
         for k, v in people.items():
             right = []
             for i, h in enumerate(v):
                 truth = EMOTIONS.index(h.emotion)
-                ok = np.argmax(adapted(rec, h, v[:i] + v[i + 1:], answers)) == truth
+                ok = np.argmax(adapted(rec, h, v[:i] + v[i + 1:], resting, answers)) == truth
                 right.append(ok)
                 by_class.setdefault(h.emotion, []).append(int(ok) - int(np.argmax(h.probs) == truth))
             score[k] = np.mean(right)

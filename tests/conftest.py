@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import zipfile
 from pathlib import Path
 
@@ -21,6 +22,13 @@ IMDB_DIR = SHARED / "imdb"
 def own_profile_dir(tmp_path_factory, monkeypatch):
     """No test reads or writes the real user's profile (~/.local/share/mood-to-movie)."""
     monkeypatch.setenv("FER_PROFILE_DIR", str(tmp_path_factory.mktemp("profile")))
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for a throw-away server or a refused connection)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def synthetic_faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from fer.files import DEFAULT_CATALOGUE
 from fer.genres import PRESETS
 from fer.movies import load_catalogue, recommend
 from fer.profile import Profile
-from tests.conftest import FER_CSV, ROOT
+from tests.conftest import FER_CSV, ROOT, free_port
 from tests.scenes import confident_face
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,12 +40,6 @@ RUNS = int(os.environ.get("E2E_RUNS", "1"))
 pytestmark = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and FER_CSV.exists()) and not os.environ.get("CI"),
     reason="needs Chromium (bash tests/run.sh installs it) and ../shared/datasets")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_y4m(path: Path, frame_bgr: np.ndarray, frames: int = 30) -> None:
@@ -73,7 +66,7 @@ def _serve(tmp: Path, **env: str):
     (url, log path, profile db path)."""
     catalogue = tmp / "movies.json.gz"
     shutil.copy(DEFAULT_CATALOGUE, catalogue)
-    port = _free_port()
+    port = free_port()
     log = open(tmp / "streamlit.log", "w")
     env = {**os.environ, "FER_CATALOGUE": str(catalogue), "FER_PROFILE_DIR": str(tmp / "profile"), **env}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),

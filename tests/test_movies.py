@@ -1,6 +1,5 @@
 import gzip
 import re
-import socket
 
 import pytest
 
@@ -8,7 +7,7 @@ from fer import movies
 from fer.files import DEFAULT_CATALOGUE
 from fer.genres import GENRES, PRESETS, build_mapping, genre_name
 from fer.movies import ATTRIBUTION, load_catalogue, refresh, top_movies
-from tests.conftest import IMDB_DIR
+from tests.conftest import IMDB_DIR, free_port
 from tests.imdb_fixtures import FaultyServer, imdb_dump
 
 
@@ -90,14 +89,8 @@ def test_progress_reports_download_bytes(server, tmp_path):
     assert seen[-1][0] == "done"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 FAULTS = {
-    "no network": ("url", lambda s: f"http://127.0.0.1:{_free_port()}/", "could not connect"),
+    "no network": ("url", lambda s: f"http://127.0.0.1:{free_port()}/", "could not connect"),
     "dns failure": ("url", lambda s: "http://imdb-datasets.invalid/", "could not be resolved"),
     "http 404": ("fault", ("title.basics.tsv.gz", 404), "HTTP 404"),
     "http 500": ("fault", ("title.ratings.tsv.gz", 500), "HTTP 500"),

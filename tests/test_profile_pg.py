@@ -5,7 +5,6 @@ database that goes away costs one sentence and no acknowledged mark."""
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ import pytest
 from fer.portable import dumps, parse
 from fer.profile import ProfileError, open_profile
 from fer.profile_pg import PgProfile, account_key
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 pytestmark = pytest.mark.skipif(not BIN and not os.environ.get("CI"),
@@ -29,7 +28,7 @@ class Cluster:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="fer-pg-"))
-        self.data, self.port = self.dir / "data", _free_port()
+        self.data, self.port = self.dir / "data", free_port()
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_user:
             shutil.chown(self.dir, "postgres")
@@ -56,12 +55,6 @@ class Cluster:
             db.execute(f"DROP DATABASE IF EXISTS {name}")
             db.execute(f"CREATE DATABASE {name}")
         return self.url(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
