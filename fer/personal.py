@@ -3,8 +3,8 @@
 Each answer is a labelled reading of this person's face: the 7 probabilities the app read (before any
 correction) and the emotion the person said it was. The bias b is the most probable one under a Gaussian prior
 given those answers (maximum a posteriori): later readings become softmax(log p + b). A person the model reads
-right gets almost no bias (each answer pulls by how wrong its reading was); one answer cannot move a class more
-than 3-fold. Numbers only: no image is needed or kept. It is applied with the resting-face correction by
+right gets almost no bias (each answer pulls by how wrong its reading was); no class moves more than 3-fold,
+however many answers agree. Numbers only: no image is needed or kept. It is applied with the resting-face correction by
 `EmotionRecognizer.with_person`.
 """
 
@@ -19,7 +19,7 @@ from fer.emotions import EMOTIONS
 MAX_TAUGHT = 50  # answers a profile keeps for the bias, the most recent
 PERSONAL_SETTINGS = ("resting", "taught")  # the profile settings that adapt the reading to its person
 # Standard deviation of each class's bias under the prior (log units): the answers must agree before a class
-# moves far. Chosen before measuring (one answer read 50/50 moves its class by about 0.2, ×1.2).
+# moves far. Chosen before measuring, not tuned (the model card's "Real faces" reports what it gives).
 PRIOR_SD = 0.5
 MAX_BIAS = float(np.log(3.0))
 
