@@ -116,7 +116,7 @@ class EmotionRecognizer:
     def uncorrect(self, probs: np.ndarray) -> np.ndarray:
         """The readings `correct` turned into `probs`: what an answer keeps, so a later resting face or answer
         refits the correction from the model's own readings."""
-        return probs if self._shift is None else _shifted(probs, -self._shift)
+        return _shifted(probs, None if self._shift is None else -self._shift)
 
     @classmethod
     def load(cls, path: str | Path | None = None, detector: str | None = None) -> EmotionRecognizer:
