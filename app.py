@@ -37,7 +37,7 @@ from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
 from fer.mood import Reading, answered, as_vector, read_mood
 from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, recommend, refresh_flight, start_refresh
 from fer.neighbours import ATTRIBUTION as LEARNT_FROM
-from fer.personal import MAX_TAUGHT, PERSONAL_SETTINGS, taught_pairs
+from fer.personal import PERSONAL_SETTINGS, remember, taught_pairs
 from fer.portable import is_empty, parse, stored_text
 from fer.posters import Posters
 from fer.profile import Profile, ProfileError, apply_marks, open_profile
@@ -564,8 +564,7 @@ def teach(reading: Reading, choice: str) -> None:
     read them, before this person's correction, so a later resting face or answer refits from the model's own."""
     rec = st.session_state["session_recognizer"][2]  # the recogniser that made this reading
     probs = rec.uncorrect(as_vector(reading.probs)[None])[0]
-    taught = [*st.session_state.get("taught", []), {"emotion": choice, "probs": [round(float(v), 6) for v in probs]}]
-    st.session_state["taught"] = taught[-MAX_TAUGHT:]
+    st.session_state["taught"] = remember(st.session_state.get("taught"), probs, choice)
     save("taught", st.session_state["taught"])
 
 

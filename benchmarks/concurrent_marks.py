@@ -12,44 +12,18 @@ Needs Chromium at /usr/bin/chromium and ../shared/datasets (for the face photo).
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import cv2
 
-from fer.files import ROOT
 from fer.profile import Profile
+from tests.server import start_app
 
 CHROMIUM = "/usr/bin/chromium"
 PHOTO_INPUT = '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]'  # not "Import my data"
-
-
-def start_server(port: int, streamlit: str = "streamlit", **env: str) -> subprocess.Popen:
-    """`streamlit run app.py` on this port with these extra environment variables, once it answers; the IMDb
-    refresh source points nowhere (benchmarks touch no network). `streamlit`: the module that runs it
-    (benchmarks.timed_streamlit times each run). The other browser benchmarks use it too."""
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise SystemExit(f"port {port} is in use (a server left from an earlier run?); pick another with --port")
-    env = {**os.environ, "FER_IMDB_SOURCE": "http://127.0.0.1:9/", **env}
-    proc = subprocess.Popen([sys.executable, "-m", streamlit, "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("streamlit did not start")
 
 
 def face_photo(folder: Path) -> Path:
@@ -111,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(a.rounds):
             run = folder / f"round{r}"
             run.mkdir()
-            server = start_server(a.port, FER_PROFILE_DIR=str(run / "profile"))
+            server = start_app(a.port, FER_PROFILE_DIR=str(run / "profile"))
             try:
                 out: dict = {}
                 go = threading.Barrier(a.visitors)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.concurrent_marks import CHROMIUM, face_photo, open_with_photo, start_server
+from benchmarks.concurrent_marks import CHROMIUM, face_photo, open_with_photo
+from tests.server import start_app
 
 
 def _runs(path: Path) -> list[tuple[str, float]]:
@@ -35,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         photo = face_photo(Path(tmp))
         times = Path(tmp) / "runs.txt"
-        server = start_server(a.port, "benchmarks.timed_streamlit", FER_PROFILE_DIR=str(Path(tmp) / "profile"),
-                              FER_RUN_TIMES=str(times))
+        server = start_app(a.port, streamlit="benchmarks.timed_streamlit",
+                           FER_PROFILE_DIR=str(Path(tmp) / "profile"), FER_RUN_TIMES=str(times))
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])

@@ -30,11 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import fer.recognizer
 from fer.detect import DETECTORS
 from fer.emotions import EMOTIONS
 from fer.images import load_image
-from fer.recognizer import EmotionRecognizer
+from fer.recognizer import RESTING_WEIGHT, EmotionRecognizer
 
 
 @dataclass
@@ -112,12 +111,13 @@ def per_class(rec: EmotionRecognizer, photos: list[Photo]) -> None:
           f"{np.mean([np.argmax(p.probs) == EMOTIONS.index(p.emotion) for p in stated]):.1%}")
 
 
-def adapted(rec: EmotionRecognizer, held: Photo, others: list[Photo], resting: bool, answers: bool) -> np.ndarray:
+def adapted(rec: EmotionRecognizer, held: Photo, others: list[Photo], resting: bool, answers: bool,
+            weight: float) -> np.ndarray:
     """The held-out photo's reading after the app learnt from the person's other photos: with `resting`, their
     neutral photos as the resting face; with `answers`, every other photo as an answered "not sure" question."""
     neutral = [p.probs for p in others if p.emotion == "neutral"] if resting else []
     taught = [(p.probs, p.emotion) for p in others] if answers else []
-    person = rec.with_person(np.mean(neutral, axis=0) if neutral else None, taught)
+    person = rec.with_person(np.mean(neutral, axis=0) if neutral else None, taught, weight)
     return person.correct(held.probs[None])[0]
 
 
@@ -129,7 +129,7 @@ def per_person(rec: EmotionRecognizer, photos: list[Photo], weights: list[float]
     people = {k: v for k, v in people.items() if len(v) > 1}
     print(f"\nleave one photo out, {len(people)} people with 2+ photos read; held-out photos read right "
           "(share per person, mean over people), change against no adaptation with its 95 % interval:")
-    shipped = fer.recognizer.RESTING_WEIGHT
+    shipped = RESTING_WEIGHT
     methods = [(f"resting face, weight {w}", w, True, False) for w in weights]
     methods += [("answers alone", shipped, False, True), (f"resting face {shipped} + answers", shipped, True, True)]
     base = {k: np.mean([np.argmax(h.probs) == EMOTIONS.index(h.emotion) for h in v]) for k, v in people.items()}
@@ -138,13 +138,12 @@ def per_person(rec: EmotionRecognizer, photos: list[Photo], weights: list[float]
     draws = rng.integers(0, len(names), (boot, len(names)))
     print(f"  {'no adaptation':<34} {np.mean(list(base.values())):.1%}")
     for label, weight, resting, answers in methods:
-        fer.recognizer.RESTING_WEIGHT = weight
         score, by_class = {}, {}
         for k, v in people.items():
             right = []
             for i, h in enumerate(v):
                 truth = EMOTIONS.index(h.emotion)
-                ok = np.argmax(adapted(rec, h, v[:i] + v[i + 1:], resting, answers)) == truth
+                ok = np.argmax(adapted(rec, h, v[:i] + v[i + 1:], resting, answers, weight)) == truth
                 right.append(ok)
                 by_class.setdefault(h.emotion, []).append(int(ok) - int(np.argmax(h.probs) == truth))
             score[k] = np.mean(right)
@@ -153,7 +152,6 @@ def per_person(rec: EmotionRecognizer, photos: list[Photo], weights: list[float]
         classes = ", ".join(f"{e} {np.sum(d):+d} of {len(d)}" for e, d in by_class.items())
         print(f"  {label:<34} {np.mean(list(score.values())):.1%}  {gain.mean():+.2%} ({lo:+.2%} to {hi:+.2%}); "
               f"helped {np.sum(gain > 0)}, hurt {np.sum(gain < 0)} people; photos {classes}")
-    fer.recognizer.RESTING_WEIGHT = shipped
 
 
 def false_faces(rec: EmotionRecognizer, folder: Path) -> None:

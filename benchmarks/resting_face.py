@@ -15,7 +15,6 @@ import argparse
 
 import numpy as np
 
-import fer.recognizer
 from fer.data import load_dataset
 from fer.emotions import EMOTIONS
 from fer.files import SHARED_FER
@@ -37,12 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"PublicTest accuracy uncorrected: {base:.2%}; Training neutral faces read neutral uncorrected: "
           f"{(neutral.argmax(1) == EMOTIONS.index('neutral')).mean():.1%}; {a.trials} calibrations per row")
     for weight, k in [(w, k) for w in (1.0, 0.5, 0.3) for k in (1, 5)]:
-        fer.recognizer.RESTING_WEIGHT = weight
         rng = np.random.default_rng(0)
         deltas, self_neutral = [], []
         for _ in range(a.trials):
             pick = neutral[rng.choice(len(neutral), k, replace=False)]
-            person = rec.with_person(pick.mean(0))
+            person = rec.with_person(pick.mean(0), resting_weight=weight)
             deltas.append((person.correct(probs).argmax(1) == y).mean() - base)
             self_neutral.append((person.correct(pick).argmax(1) == EMOTIONS.index("neutral")).mean())
         d = np.array(deltas)

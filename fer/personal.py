@@ -45,6 +45,14 @@ def answer_bias(taught: Sequence[tuple[np.ndarray, str]], prior_sd: float = PRIO
     return np.clip(b - b.mean(), -MAX_BIAS, MAX_BIAS)
 
 
+def remember(stored: Sequence[dict] | None, probs: np.ndarray, emotion: str) -> list[dict]:
+    """A profile's "taught" setting with one more answer (the reading as the model gave it, before this person's
+    correction), only the most recent MAX_TAUGHT kept."""
+    answer = {"emotion": emotion, "probs": [round(float(v), 6) for v in probs]}
+    return [*(stored or []), answer][-MAX_TAUGHT:]
+
+
 def taught_pairs(stored: Sequence[dict] | None) -> list[tuple[np.ndarray, str]]:
-    """(reading, emotion) pairs from a profile's "taught" setting (already validated by fer.portable)."""
-    return [(np.asarray(t["probs"], np.float64), t["emotion"]) for t in (stored or [])][-MAX_TAUGHT:]
+    """(reading, emotion) pairs from a profile's "taught" setting (written by `remember`, or an import that
+    fer.portable validated)."""
+    return [(np.asarray(t["probs"], np.float64), t["emotion"]) for t in (stored or [])]

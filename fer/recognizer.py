@@ -56,13 +56,13 @@ class EmotionRecognizer:
 
     def __init__(self, classifier: Classifier, detector: HaarDetector | YuNetDetector | None = None,
                  margin: float = CROP_MARGIN, resting: np.ndarray | None = None,
-                 taught: Sequence[tuple[np.ndarray, str]] = ()):
+                 taught: Sequence[tuple[np.ndarray, str]] = (), resting_weight: float = RESTING_WEIGHT):
         self.classifier = classifier
         self.detector = detector or make_detector()
         self.align = wants_aligned(classifier.info)  # crops aligned by the eyes only for a model trained so
         self.margin = margin
         self.resting = None if resting is None else np.asarray(resting, np.float64)  # a person's neutral reading
-        self._shift = None if resting is None else self._resting_shift(self.resting)
+        self._shift = None if resting is None else resting_weight * self._resting_shift(self.resting)
         # The answers' bias is fitted to the readings as this person sees them: after the resting-face correction.
         bias = answer_bias([(self.correct(np.asarray(p, np.float64)[None])[0], e) for p, e in taught])
         if bias is not None:
@@ -95,19 +95,21 @@ class EmotionRecognizer:
         return base.with_person(np.mean(probs, axis=0))
 
     def with_person(self, resting: np.ndarray | list[float] | None,
-                    taught: Sequence[tuple[np.ndarray, str]] = ()) -> EmotionRecognizer:
+                    taught: Sequence[tuple[np.ndarray, str]] = (),
+                    resting_weight: float = RESTING_WEIGHT) -> EmotionRecognizer:
         """This recogniser adapted to one person from what their profile keeps: their resting reading (7
         probabilities, uncorrected; None: not calibrated) and their answered "not sure" readings ((7
-        uncorrected probabilities, emotion) pairs, fer/personal.py)."""
+        uncorrected probabilities, emotion) pairs, fer/personal.py). `resting_weight` is for benchmarks that
+        weigh other shares of the resting-face correction than the app's."""
         return EmotionRecognizer(self.classifier, self.detector, self.margin,
-                                 None if resting is None else np.asarray(resting, np.float64), taught)
+                                 None if resting is None else np.asarray(resting, np.float64), taught, resting_weight)
 
     def _resting_shift(self, resting: np.ndarray) -> np.ndarray:
         reference = self.classifier.info.get("neutral_reference")
         if reference is None:
             raise ValueError("This model has no neutral reference; run `python -m fer.calibrate` on it first.")
         shift = np.log(np.clip(resting, 1e-6, None)) - np.log(np.clip(np.asarray(reference, np.float64), 1e-6, None))
-        return RESTING_WEIGHT * np.clip(shift, -MAX_SHIFT, MAX_SHIFT)
+        return np.clip(shift, -MAX_SHIFT, MAX_SHIFT)
 
     def correct(self, probs: np.ndarray) -> np.ndarray:
         """Apply this person's correction (resting face, answers) to (N, 7) probabilities (unchanged when none)."""

@@ -6,7 +6,7 @@ import pytest
 
 from fer import EmotionRecognizer
 from fer.emotions import EMOTIONS
-from fer.personal import MAX_BIAS, answer_bias, taught_pairs
+from fer.personal import MAX_BIAS, MAX_TAUGHT, answer_bias, remember, taught_pairs
 
 
 def reading(**probs: float) -> np.ndarray:
@@ -62,9 +62,26 @@ def test_answers_are_fitted_on_top_of_the_resting_face(rec):
         alone.correct(x)[0][EMOTIONS.index("angry")], abs=0.15)
 
 
+
+def test_the_resting_weight_scales_the_correction_in_log_space(rec):
+    """A benchmark weighs shares of the resting-face correction: 0 changes nothing, 0.5 is half of 1's shift."""
+    reference = np.array(rec.classifier.info["neutral_reference"])
+    sad_rest = reference.copy()
+    sad_rest[EMOTIONS.index("sad")] *= 2.5
+    sad_rest /= sad_rest.sum()
+    x = reading(sad=0.45, angry=0.4)[None]
+    logs = {w: np.log(rec.with_person(sad_rest, resting_weight=w).correct(x)[0]) for w in (0.0, 0.5, 1.0)}
+    assert np.exp(logs[0.0]) == pytest.approx(x[0])
+    full, half = logs[1.0] - np.log(x[0]), logs[0.5] - np.log(x[0])
+    assert full - full.mean() == pytest.approx(2 * (half - half.mean()), abs=1e-5)
+    assert full[EMOTIONS.index("sad")] < full.mean()  # a sad resting face: sad readings are damped
+
 def test_a_profile_keeps_only_the_most_recent_answers():
-    stored = [{"emotion": "sad", "probs": list(reading(sad=0.4))}] * 60 + [{"emotion": "happy",
-                                                                          "probs": list(reading(happy=0.4))}]
+    stored = None
+    for _ in range(MAX_TAUGHT + 10):
+        stored = remember(stored, reading(sad=0.4), "sad")
+    stored = remember(stored, reading(happy=0.4), "happy")
     pairs = taught_pairs(stored)
-    assert len(pairs) == 50 and pairs[-1][1] == "happy"
+    assert len(pairs) == MAX_TAUGHT and pairs[-1][1] == "happy"
+    assert pairs[-1][0] == pytest.approx(reading(happy=0.4), abs=1e-6)
     assert taught_pairs(None) == []
