@@ -57,7 +57,10 @@ def london(root: Path) -> list[Photo]:
 def from_csv(path: Path) -> list[Photo]:
     """file,person,emotion rows; files relative to the CSV's folder."""
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    if not {"file", "person", "emotion"} <= set(reader.fieldnames or ()):
+        raise SystemExit(f"{path} needs a header row with the columns file, person and emotion.")
     bad = {r["emotion"] for r in rows} - set(EMOTIONS)
     if bad:
         raise SystemExit(f"Unknown emotions in {path}: {sorted(bad)}; use {list(EMOTIONS)}.")
@@ -73,7 +76,10 @@ def tilted(image: np.ndarray, degrees: float) -> np.ndarray:
 def read_all(rec: EmotionRecognizer, photos: list[Photo], tilt: float) -> None:
     """Each photo's uncorrected reading of its largest face, as the app reads an upload."""
     for i, ph in enumerate(photos):
-        image = load_image(ph.path)
+        try:
+            image = load_image(ph.path)
+        except (OSError, ValueError) as e:  # one sentence, as the app answers a bad upload
+            raise SystemExit(f"{ph.path} could not be read: {e}") from None
         if tilt:
             image = tilted(image, tilt if i % 2 else -tilt)
         gray, found = rec.detect(image)
