@@ -111,16 +111,21 @@ def browser(browsers):
     return browsers[0]
 
 
+def _until(condition, what: str) -> None:
+    """Polls `condition` until it holds, for up to WAIT."""
+    deadline = time.time() + WAIT / 1000
+    while not condition():
+        assert time.time() < deadline, f"never true: {what}"
+        time.sleep(0.2)
+
+
 def _video_time(video) -> float:
     return video.evaluate("v => (v.readyState >= 2 && !v.paused) ? v.currentTime : -1")
 
 
-def _wait_playing(video, past: float = 0.5, timeout: float = WAIT / 1000, why: str = "never started playing") -> None:
+def _wait_playing(video, past: float = 0.5, why: str = "never started playing") -> None:
     """Until the returned video has played past `past` seconds (a condition: a busy machine only makes it later)."""
-    deadline = time.time() + timeout
-    while _video_time(video) <= past:
-        assert time.time() < deadline, f"the returned video {why}"
-        time.sleep(0.25)
+    _until(lambda: _video_time(video) > past, f"the returned video {why}")
 
 
 @pytest.mark.parametrize("run", range(RUNS))
@@ -261,6 +266,8 @@ def _open_with_photo(context, url: str, photo: Path):
     page = context.new_page()
     page.goto(url)
     page.get_by_text("Photo", exact=True).first.click()
+    expect(page.locator(PHOTO_INPUT)).to_be_enabled(timeout=WAIT)  # set_input_files does not wait for it
+    _settled(page)
     page.locator(PHOTO_INPUT).set_input_files(str(photo))
     sidebar = page.locator('[data-testid="stSidebar"]')
     films = sidebar.locator('[class*="st-key-film_"]')
@@ -270,6 +277,13 @@ def _open_with_photo(context, url: str, photo: Path):
 
 def _tconst(row) -> str:
     return row.get_attribute("class").split("st-key-film_")[1].split()[0].split("_")[1]
+
+
+def _settled(page) -> None:
+    """Until the app has no script run in progress (a click then starts its own run rather than racing one)."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0, timeout=WAIT)
 
 
 def _row(sidebar, tconst: str):
@@ -413,13 +427,17 @@ def test_two_replicas_share_a_logged_in_persons_profile_through_postgresql(brows
             page, sidebar, films = _open_with_photo(context, one, face_png)
             expect(sidebar).to_contain_text("kept in this app's database", timeout=WAIT)
             sidebar.get_by_text("My data", exact=True).click()
+            _settled(page)
             sidebar.get_by_role("button", name="Add the profile kept in this browser to my account").click()
             expect(sidebar).to_contain_text("Imported 1 film mark(s)", timeout=WAIT)
             page.wait_for_function(f"() => ({STORED})() === ''")  # moved into the account, gone from the browser
             assert PgProfile(database, "ana@example.org").seen() == {"tt0000017"}
             liked = _tconst(films.nth(2))
+            _settled(page)
             _row(sidebar, liked).locator("button").nth(1).click()
             expect(_row(sidebar, liked).locator("button").nth(1)).to_have_attribute("aria-pressed", "true")
+            # The control shows the press at once; the mark is the server's next run's to write (app.record_marks).
+            _until(lambda: PgProfile(database, "ana@example.org").ratings().get(liked) == 1, "the thumb was stored")
             page.close()
             page, sidebar, films = _open_with_photo(context, two.replace("127.0.0.1", "localhost"), face_png)
             expect(_row(sidebar, liked).locator("button").nth(1)).to_have_attribute("aria-pressed", "true",
@@ -431,6 +449,13 @@ def test_two_replicas_share_a_logged_in_persons_profile_through_postgresql(brows
                 expect(page.locator('[data-testid="stException"]')).to_have_count(0)
             finally:
                 cluster.start()
+        except BaseException:
+            ARTIFACTS.mkdir(exist_ok=True)
+            for p in context.pages:
+                p.screenshot(path=str(ARTIFACTS / f"replicas-{context.pages.index(p)}.png"), full_page=True)
+            for name in ("one", "two"):
+                shutil.copy(tmp_path / name / "streamlit.log", ARTIFACTS / f"replica-{name}.log")
+            raise
         finally:
             context.close()
             for r in replicas:
