@@ -266,9 +266,7 @@ def _open_with_photo(context, url: str, photo: Path):
     page = context.new_page()
     page.goto(url)
     page.get_by_text("Photo", exact=True).first.click()
-    expect(page.locator(PHOTO_INPUT)).to_be_enabled(timeout=WAIT)  # set_input_files does not wait for it
-    _settled(page)
-    page.locator(PHOTO_INPUT).set_input_files(str(photo))
+    _upload(page, page.locator(PHOTO_INPUT), photo)
     sidebar = page.locator('[data-testid="stSidebar"]')
     films = sidebar.locator('[class*="st-key-film_"]')
     expect(films.first).to_be_visible(timeout=WAIT)
@@ -279,11 +277,27 @@ def _tconst(row) -> str:
     return row.get_attribute("class").split("st-key-film_")[1].split()[0].split("_")[1]
 
 
-def _settled(page) -> None:
-    """Until the app has no script run in progress (a click then starts its own run rather than racing one)."""
+def _settled(page, quiet: float = 1.0) -> None:
+    """Until the app has had no script run in progress for `quiet` seconds in a row (Streamlit shows its running
+    icon only a moment after a run starts, so one look is not enough); a click then starts its own run."""
+    icon = page.get_by_test_id("stStatusWidgetRunningIcon")
+    deadline, idle_since = time.time() + WAIT / 1000, time.time()
+    while time.time() - idle_since < quiet:
+        assert time.time() < deadline, "the app never stopped running"
+        if icon.count():
+            idle_since = time.time()
+        time.sleep(0.1)
+
+
+def _upload(page, uploader, path: Path) -> None:
+    """Offer a file to an uploader once the app is idle and the control enabled: a file set while a run is
+    still drawing the page can land on a control that run replaces (seen under heavy CPU load)."""
     from playwright.sync_api import expect
 
-    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0, timeout=WAIT)
+    _settled(page)
+    expect(uploader).to_have_count(1, timeout=WAIT)  # a run that replaces it shows the old one until it ends
+    expect(uploader).to_be_enabled(timeout=WAIT)  # set_input_files does not wait for it
+    uploader.set_input_files(str(path))
 
 
 def _row(sidebar, tconst: str):
@@ -345,12 +359,12 @@ def test_a_public_visitors_profile_lives_in_their_browser_only(public_server, br
         bad = tmp_path / "bad.json"
         bad.write_text('{"marks": [{"tconst": "../etc"}]}')
         importer = sidebar.locator('[data-testid="stFileUploaderDropzoneInput"]')
-        importer.set_input_files(str(bad))
+        _upload(page, importer, bad)
         expect(sidebar).to_contain_text("not an IMDb film id", timeout=WAIT)
         assert page.evaluate(STORED) == ""
         good = tmp_path / "mine.json"
         good.write_text(exported)
-        importer.set_input_files(str(good))
+        _upload(page, importer, good)
         page.wait_for_function(f"() => ({STORED})().includes('{liked}')")
         expect(_row(sidebar, seen)).to_have_count(0, timeout=WAIT)
     except BaseException:
