@@ -465,8 +465,8 @@ def test_two_replicas_share_a_logged_in_persons_profile_through_postgresql(brows
                 cluster.start()
         except BaseException:
             ARTIFACTS.mkdir(exist_ok=True)
-            for p in context.pages:
-                p.screenshot(path=str(ARTIFACTS / f"replicas-{context.pages.index(p)}.png"), full_page=True)
+            for i, p in enumerate(context.pages):
+                p.screenshot(path=str(ARTIFACTS / f"replicas-{i}.png"), full_page=True)
             for name in ("one", "two"):
                 shutil.copy(tmp_path / name / "streamlit.log", ARTIFACTS / f"replica-{name}.log")
             raise

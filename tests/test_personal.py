@@ -15,6 +15,13 @@ def reading(**probs: float) -> np.ndarray:
     return np.array([probs.get(e, rest) for e in EMOTIONS])
 
 
+def sad_resting_face(rec) -> np.ndarray:
+    """A resting reading like the model's average neutral face, with sad 2.5 times as likely."""
+    rest = np.array(rec.classifier.info["neutral_reference"])
+    rest[EMOTIONS.index("sad")] *= 2.5
+    return rest / rest.sum()
+
+
 @pytest.fixture(scope="module")
 def rec():
     return EmotionRecognizer.load()
@@ -48,10 +55,7 @@ def test_the_person_is_read_differently_and_the_correction_can_be_undone(rec):
 
 def test_answers_are_fitted_on_top_of_the_resting_face(rec):
     """With a resting face that already pulls sad down, the same answers need less bias."""
-    reference = np.array(rec.classifier.info["neutral_reference"])
-    sad_rest = reference.copy()
-    sad_rest[EMOTIONS.index("sad")] *= 2.5
-    sad_rest /= sad_rest.sum()
+    sad_rest = sad_resting_face(rec)
     taught = [(reading(sad=0.45, angry=0.4), "angry")] * 2
     alone = rec.with_person(None, taught)
     both = rec.with_person(sad_rest, taught)
@@ -62,19 +66,16 @@ def test_answers_are_fitted_on_top_of_the_resting_face(rec):
         alone.correct(x)[0][EMOTIONS.index("angry")], abs=0.15)
 
 
-
 def test_the_resting_weight_scales_the_correction_in_log_space(rec):
     """A benchmark weighs shares of the resting-face correction: 0 changes nothing, 0.5 is half of 1's shift."""
-    reference = np.array(rec.classifier.info["neutral_reference"])
-    sad_rest = reference.copy()
-    sad_rest[EMOTIONS.index("sad")] *= 2.5
-    sad_rest /= sad_rest.sum()
+    sad_rest = sad_resting_face(rec)
     x = reading(sad=0.45, angry=0.4)[None]
     logs = {w: np.log(rec.with_person(sad_rest, resting_weight=w).correct(x)[0]) for w in (0.0, 0.5, 1.0)}
     assert np.exp(logs[0.0]) == pytest.approx(x[0])
     full, half = logs[1.0] - np.log(x[0]), logs[0.5] - np.log(x[0])
     assert full - full.mean() == pytest.approx(2 * (half - half.mean()), abs=1e-5)
     assert full[EMOTIONS.index("sad")] < full.mean()  # a sad resting face: sad readings are damped
+
 
 def test_a_profile_keeps_only_the_most_recent_answers():
     stored = None
