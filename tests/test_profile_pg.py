@@ -14,7 +14,7 @@ import pytest
 
 from fer.portable import dumps, parse
 from fer.profile import ProfileError, open_profile
-from fer.profile_pg import PgProfile, account_key
+from fer.profile_pg import POOL_SIZE, PgProfile, account_key
 from tests.conftest import ROOT, free_port
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -109,6 +109,41 @@ def test_a_deploy_without_psycopg_says_so_in_one_sentence(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
     with pytest.raises(ProfileError, match="needs the psycopg package"):
         PgProfile("postgresql://nowhere/db", "ana@example.org")
+
+
+def test_many_logged_in_sessions_share_a_few_connections(cluster, url):
+    import threading
+
+    import psycopg
+
+    name = url.split("@/")[1].split("?")[0]  # the test database's name
+    done, most = threading.Event(), [0]
+
+    def watch():  # the server's own count of connections to this database, while everyone marks
+        with psycopg.connect(cluster.url(), autocommit=True) as db:
+            while not done.is_set():
+                n = db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()[0]
+                most[0] = max(most[0], n)
+
+    def visit(i: int) -> None:  # one browser session: its own profile object, as the app makes per session
+        p = PgProfile(url, f"person{i}@example.org")
+        for k in range(10):
+            p.rate(f"tt{i:03d}{k:04d}", 1, "happy")
+            assert len(p.ratings()) == k + 1
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    people = [threading.Thread(target=visit, args=(i,)) for i in range(40)]
+    try:
+        for t in people:
+            t.start()
+        for t in people:
+            t.join(timeout=120)
+    finally:
+        done.set()
+        watcher.join()
+    assert 1 <= most[0] <= POOL_SIZE  # one connection per session would have been 40
+    assert all(len(PgProfile(url, f"person{i}@example.org").ratings()) == 10 for i in range(40))
 
 
 MARKER = """
