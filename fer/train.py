@@ -70,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
     p.add_argument("--mixup", type=float, default=d.mixup,
                    help="mix each training view with another, weight ~ Beta(A, A) (0: off); with --distill-online "
                         "the teacher reads the mixed view (function matching)")
+    p.add_argument("--sam", type=float, default=d.sam,
+                   help="sharpness-aware minimisation: each step's gradient is taken at the worst weights within "
+                        "this distance (0: off; 0.05 is usual); every step then costs two passes")
     p.add_argument("--webcam-aug", type=float, default=d.webcam_aug,
                    help="chance per image of each webcam condition (blur, low light, noise, an occluding patch)")
     p.add_argument("--align", action="store_true",
@@ -328,6 +331,37 @@ def training_logits(model, x: torch.Tensor, bf16: bool) -> torch.Tensor:
         return model(x).float()
 
 
+def batch_loss(model, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The net's logits on a batch and their loss against labels or target distributions."""
+    logits = training_logits(model, xb, cfg.bf16)
+    return logits, F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+
+
+def sharpness_aware_gradient(model, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig) -> None:
+    """Sharpness-aware minimisation (Foret et al. 2021): `.grad` (of the loss at the weights) is replaced by the
+    gradient at the weights moved `cfg.sam` along it, the worst point of that neighbourhood to first order, so that
+    steps head for flat minima (which generalise better, and resist noisy labels). The weights are put back
+    exactly; BatchNorm's running statistics are not updated by the second pass (the batch was counted once)."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        saved = [p.clone() for p in params], [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+        torch._foreach_add_(params, [p.grad * (cfg.sam / (norm + 1e-12)) for p in params])
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
+    try:
+        model.zero_grad(set_to_none=True)
+        batch_loss(model, xb, yb, cfg)[1].backward()
+    finally:
+        with torch.no_grad():
+            for p, weights in zip(params, saved[0]):
+                p.copy_(weights)  # a copy, not a subtraction: exactly the weights of before
+            for m, (momentum, tracked) in zip(norms, saved[1]):
+                m.momentum = momentum
+                m.num_batches_tracked.copy_(tracked)
+
+
 def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, meta: dict, device,
                 d: distributed.Dist = distributed.ALONE, teacher: Teacher | None = None) -> dict:
     """One pass of shuffled, augmented batches; returns the epoch's training figures (summed over processes).
@@ -359,10 +393,11 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, me
         lr = lr_for(cfg, epoch, step, steps)
         for g in opt.param_groups:
             g["lr"] = lr
-        logits = training_logits(model, xb, cfg.bf16)
-        loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)  # yb: labels or distributions
+        logits, loss = batch_loss(model, xb, yb, cfg)  # yb: labels or distributions
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.sam:
+            sharpness_aware_gradient(model, xb, yb, cfg)
         opt.step()
         seen += len(idx)
         loss_sum += loss.item() * len(idx)

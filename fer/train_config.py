@@ -24,6 +24,7 @@ class TrainConfig:
     distill_t: float = 2.0  # ... at this temperature
     distill_online: bool = False  # the teacher reads every augmented batch (fer/teacher.py), not the clean faces once
     mixup: float = 0.0  # Beta(mixup, mixup) blends of two training views and their targets (0: off)
+    sam: float = 0.0  # sharpness-aware minimisation's radius (0: off): each step's gradient at the worst nearby weights
     webcam_aug: float = 0.0  # per image, the chance of each webcam condition: blur, low light, noise, occlusion
     align: bool = False  # every face aligned by its eyes (fer/align.py), as the app then crops them
     init: str | None = None  # a checkpoint whose weights the run starts from (fine-tuning), not random ones

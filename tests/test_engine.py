@@ -405,3 +405,37 @@ def test_webcam_conditions_only_when_asked_and_stay_in_range():
     assert webcam.shape == plain.shape and webcam.min() >= 0 and webcam.max() <= 1
     changed = (webcam - plain).abs().flatten(1).amax(1) > 1e-6
     assert 0.5 < changed.float().mean() < 1.0  # most images get a condition, some none (0.5^4 of them)
+
+
+def test_sharpness_aware_gradient_is_the_gradient_at_the_worst_nearby_weights():
+    torch.manual_seed(0)
+    model = build_model("vgg").train()
+    cfg = train.TrainConfig("x", sam=0.05)
+    xb, yb = torch.randn(8, 1, 40, 40), torch.randint(0, 7, (8,))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train.batch_loss(model, xb, yb, cfg)[1].backward()
+    plain = [p.grad.clone() for p in model.parameters()]
+    stats = {k: v.clone() for k, v in model.state_dict().items()}  # running statistics after the one counted pass
+    torch.manual_seed(1)  # the same dropout in the second pass as in the check below
+    train.sharpness_aware_gradient(model, xb, yb, cfg)
+    assert all(torch.equal(v, stats[k]) for k, v in model.state_dict().items())  # weights back, batch counted once
+    assert not all(torch.equal(v, before[k]) for k, v in stats.items())  # (the first pass did move the statistics)
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in plain]))
+    worst = build_model("vgg").train()
+    worst.load_state_dict(before)
+    with torch.no_grad():
+        for p, g in zip(worst.parameters(), plain):
+            p.add_(g * 0.05 / norm)
+    torch.manual_seed(1)
+    train.batch_loss(worst, xb, yb, cfg)[1].backward()
+    for p, q in zip(model.parameters(), worst.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6)
+    assert not all(torch.allclose(p.grad, g) for p, g in zip(model.parameters(), plain))
+
+
+def test_a_sharpness_aware_run_trains_and_records_its_radius(tiny_csv, tmp_path):
+    out = tmp_path / "sam"
+    assert train.main(["--data", str(tiny_csv), "--batch-size", "8", "--out", str(out), "--dry-run", "--threads",
+                       "1", "--epochs", "2", "--sam", "0.05"]) == 0
+    assert json.loads((out / "config.json").read_text())["sam"] == 0.05
+    assert load_checkpoint(out / "best.pt")[1]["config"]["sam"] == 0.05
