@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 
 from fer.profile import Profile
-from tests.server import start_app
+from tests.server import serve
 
 CHROMIUM = "/usr/bin/chromium"
 PHOTO_INPUT = '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]'  # not "Import my data"
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(a.rounds):
             run = folder / f"round{r}"
             run.mkdir()
-            server = start_app(a.port, FER_PROFILE_DIR=str(run / "profile"))
+            server = serve(a.port, FER_PROFILE_DIR=str(run / "profile"))
             try:
                 out: dict = {}
                 go = threading.Barrier(a.visitors)

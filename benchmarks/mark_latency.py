@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.concurrent_marks import CHROMIUM, face_photo, open_with_photo
-from tests.server import start_app
+from tests.server import serve
 
 
 def _runs(path: Path) -> list[tuple[str, float]]:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         photo = face_photo(Path(tmp))
         times = Path(tmp) / "runs.txt"
-        server = start_app(a.port, streamlit="benchmarks.timed_streamlit",
+        server = serve(a.port, streamlit="benchmarks.timed_streamlit",
                            FER_PROFILE_DIR=str(Path(tmp) / "profile"), FER_RUN_TIMES=str(times))
         try:
             with sync_playwright() as pw:

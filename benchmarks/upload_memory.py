@@ -21,7 +21,7 @@ import numpy as np
 import requests
 
 from benchmarks.concurrent_marks import CHROMIUM, PHOTO_INPUT
-from tests.server import start_app
+from tests.server import serve
 
 
 def rss_mb(pid: int) -> float:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "small.png"
         cv2.imwrite(str(photo), np.full((240, 320, 3), 128, np.uint8))
-        server = start_app(a.port, FER_PUBLIC="1", FER_RUNS=str(Path(tmp) / "runs"))
+        server = serve(a.port, FER_PUBLIC="1", FER_RUNS=str(Path(tmp) / "runs"))
         url = f"http://127.0.0.1:{a.port}"
         try:
             with sync_playwright() as pw:
