@@ -347,7 +347,8 @@ def sharpness_aware_gradient(model, xb: torch.Tensor, yb: torch.Tensor, cfg: Tra
     with torch.no_grad():
         saved = [p.clone() for p in params], [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
-        torch._foreach_add_(params, [p.grad * (cfg.sam / (norm + 1e-12)) for p in params])
+        for p in params:
+            p.add_(p.grad, alpha=cfg.sam / (norm.item() + 1e-12))
     for m in norms:
         m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
     try:
