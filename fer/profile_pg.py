@@ -37,7 +37,7 @@ MIGRATIONS: list[str] = [
 ]
 MIGRATION_LOCK = 7_246_151  # pg_advisory_xact_lock key: one migrating replica at a time
 UNREACHABLE = "Your profile's database cannot be reached right now; nothing was changed, try again in a moment."
-PAUSE_S = 5.0  # after the database was found down, calls fail at once for this long (a page run makes several)
+PAUSE_S = 5.0  # after the database was found down, every session's calls fail at once for this long
 POOL_SIZE = 4  # connections per app process, lent to every logged-in session in turn (hosted databases allow few)
 OPTIONS = "-c statement_timeout=5000"  # a stuck database costs a statement 5 s, not a page forever
 BUSY = "Your profile's database is busy right now; nothing was changed, try again in a moment."
@@ -67,7 +67,9 @@ class Connections:
     """At most POOL_SIZE open connections to one database, each lent to one thread at a time, shared by every
     session of this process (one connection per logged-in session would run a hosted database out of them).
     A connection is opened when none is idle, so a database that comes back is reached by the very next call;
-    one that failed is closed with every idle one (after a restart they are all broken)."""
+    one that failed is closed with every idle one (after a restart they are all broken). Once calls have failed
+    through every retry, the pool refuses at once for PAUSE_S (`down_until`): every session, not each in turn, is
+    spared the waits of a database that is down."""
 
     def __init__(self, url: str, connect_timeout: float):
         self.url, self.connect_timeout = url, connect_timeout
@@ -75,6 +77,7 @@ class Connections:
         self._idle: list = []
         self._lock = threading.Lock()  # NOTE: guards _idle; a connection itself is only ever held by one thread
         self._migrated = False  # migrating twice is safe (advisory lock, version check), so no lock for this
+        self.down_until = 0.0  # time.monotonic() until which the database counts as down (a float: no lock needed)
 
     @contextmanager
     def connection(self) -> Iterator:
@@ -124,7 +127,7 @@ _POOLS: dict[str, Connections] = {}  # database URL -> its connections, one pool
 _POOLS_LOCK = threading.Lock()
 
 
-def connections(url: str, connect_timeout: float = 3.0) -> Connections:
+def connections(url: str, connect_timeout: float) -> Connections:
     """This process's pool for the database at `url` (every session of the server uses the same one; the first
     call's timeout is the pool's)."""
     with _POOLS_LOCK:
@@ -141,14 +144,12 @@ class PgProfile(Profile):
             raise ProfileError("The profile database needs the psycopg package (pip install -r requirements.txt)."
                                ) from None
         self.path = None
-        self.url = url
         self.KEY = (account_key(account),)
         self.notice: str | None = None
         self.revision = 0
         self._lock = threading.Lock()  # NOTE: guards `revision`; connections are the process's (Connections)
         self._db = None  # Profile's own connection: a PgProfile borrows one per call instead
         self._pool = connections(url, connect_timeout)
-        self._down_until = 0.0
 
     def _scoped(self, sql: str, args: tuple) -> tuple[str, tuple]:
         sql, args = super()._scoped(sql, args)
@@ -159,7 +160,7 @@ class PgProfile(Profile):
         are upserts, safe to repeat), then one sentence."""
         import psycopg
 
-        if time.monotonic() < self._down_until:
+        if time.monotonic() < self._pool.down_until:
             raise ProfileBusy(UNREACHABLE)
         for attempt in range(RETRIES):
             try:
@@ -167,7 +168,7 @@ class PgProfile(Profile):
                     return work(db)
             except psycopg.OperationalError:
                 if attempt == RETRIES - 1:
-                    self._down_until = time.monotonic() + PAUSE_S
+                    self._pool.down_until = time.monotonic() + PAUSE_S
                     raise ProfileBusy(UNREACHABLE) from None
                 time.sleep(0.1 * 2 ** attempt)
             except psycopg.Error as e:

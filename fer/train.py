@@ -345,7 +345,8 @@ def sharpness_aware_gradient(model, xb: torch.Tensor, yb: torch.Tensor, cfg: Tra
     params = [p for p in model.parameters() if p.grad is not None]
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     with torch.no_grad():
-        saved = [p.clone() for p in params], [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+        weights = [p.clone() for p in params]
+        counted = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
         for p in params:
             p.add_(p.grad, alpha=cfg.sam / (norm.item() + 1e-12))
@@ -356,9 +357,9 @@ def sharpness_aware_gradient(model, xb: torch.Tensor, yb: torch.Tensor, cfg: Tra
         batch_loss(model, xb, yb, cfg)[1].backward()
     finally:
         with torch.no_grad():
-            for p, weights in zip(params, saved[0]):
-                p.copy_(weights)  # a copy, not a subtraction: exactly the weights of before
-            for m, (momentum, tracked) in zip(norms, saved[1]):
+            for p, before in zip(params, weights):
+                p.copy_(before)  # a copy, not a subtraction: exactly the weights of before
+            for m, (momentum, tracked) in zip(norms, counted):
                 m.momentum = momentum
                 m.num_batches_tracked.copy_(tracked)
 

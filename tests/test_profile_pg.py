@@ -167,9 +167,12 @@ def test_eight_processes_marking_at_once_lose_nothing(url):
     assert p.answers() == {"sad or angry": {"sad": 800}}
 
 
-def test_a_database_that_goes_away_costs_one_sentence_and_no_acknowledged_mark(cluster, url):
+def test_a_database_that_goes_away_costs_one_sentence_and_no_acknowledged_mark(cluster, url, monkeypatch):
     import time
 
+    from fer import profile_pg
+
+    monkeypatch.setattr(profile_pg, "PAUSE_S", 1.0)
     p = PgProfile(url, "ana@example.org", connect_timeout=1)
     p.mark_seen("tt0111161")  # acknowledged: returned after COMMIT
     cluster.stop()
@@ -182,8 +185,14 @@ def test_a_database_that_goes_away_costs_one_sentence_and_no_acknowledged_mark(c
         with pytest.raises(ProfileError):
             p.seen()  # a page run reads several times: after one failure the others fail at once
         assert time.monotonic() - start < 0.1
+        start = time.monotonic()
+        with pytest.raises(ProfileError):
+            PgProfile(url, "bo@example.org").seen()  # another session meanwhile: spared the waits as well
+        assert time.monotonic() - start < 0.1
     finally:
         cluster.start()
+    while PgProfile(url, "ana@example.org")._pool.down_until > time.monotonic():  # waits on the pause's own end
+        time.sleep(0.05)
     again = PgProfile(url, "ana@example.org")  # the next page run (after the pause)
     assert again.seen() == {"tt0111161"} and again.ratings() == {}  # nothing lost, nothing half-written
     again.rate("tt0068646", 1)
