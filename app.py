@@ -23,28 +23,29 @@ import pandas as pd
 import streamlit as st
 from streamlit import runtime
 
-from fer import access
-from fer.contributions import ContributionRefused, contribute, contributed_dir, withdraw
-from fer.detect import DEFAULT_DETECTOR, DETECTORS
-from fer.draw import draw_faces
 from fer.emotions import EMOTIONS
-from fer.explain import MAX_WHY, legend, occlusion_map, overlay
 from fer.files import catalogue_path, model_path, runs_dir, sidecar_path
 from fer.genres import GENRES, PRESETS, build_mapping
-from fer.images import MAX_UPLOAD_MB, load_image
-from fer.jobs import Busy
-from fer.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
-from fer.mood import Reading, answered, as_vector, read_mood
-from fer.movies import ATTRIBUTION, IMDB_BASE, load_catalogue, recommend, refresh_flight, start_refresh
-from fer.neighbours import ATTRIBUTION as LEARNT_FROM
-from fer.personal import PERSONAL_SETTINGS, remember, taught_pairs
-from fer.portable import is_empty, parse, stored_text
-from fer.posters import Posters
-from fer.profile import Profile, ProfileError, apply_marks, open_profile
-from fer.recognizer import EmotionRecognizer
-from fer.recommend import steady
-from fer.shared import shared
-from fer.uploads import cap_sessions
+from fer.profiles import open_profile
+from fer.profiles.document import is_empty, parse, stored_text
+from fer.profiles.store import Profile, ProfileError, apply_marks
+from fer.recommend.catalogue import ATTRIBUTION, IMDB_BASE, load_catalogue, refresh_flight, start_refresh
+from fer.recommend.neighbours import ATTRIBUTION as LEARNT_FROM
+from fer.recommend.posters import Posters
+from fer.recommend.ranker import recommend, steady
+from fer.server import access
+from fer.server.jobs import Busy
+from fer.server.shared import shared
+from fer.server.uploads import cap_sessions
+from fer.training.contributions import ContributionRefused, contribute, contributed_dir, withdraw
+from fer.vision.detect import DEFAULT_DETECTOR, DETECTORS
+from fer.vision.draw import draw_faces
+from fer.vision.explain import MAX_WHY, legend, occlusion_map, overlay
+from fer.vision.images import MAX_UPLOAD_MB, load_image
+from fer.vision.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
+from fer.vision.mood import Reading, answered, as_vector, read_mood
+from fer.vision.personal import PERSONAL_SETTINGS, remember, taught_pairs
+from fer.vision.recognizer import EmotionRecognizer
 
 if TYPE_CHECKING:
     import altair as alt
@@ -60,7 +61,7 @@ NO_FACE_HINT = ("No face found. Try a brighter, front-facing photo in which the 
 
 # ---------------------------------------------------------------- cached loaders
 
-# NOTE: fer.shared, not st.cache_resource: any browser can send Streamlit's "clear cache" (fer/shared.py).
+# NOTE: fer.server.shared, not st.cache_resource: any browser can send Streamlit's "clear cache" (fer/server/shared.py).
 
 def get_recognizer(path: str, mtimes: tuple[float, float], detector: str) -> EmotionRecognizer:
     """One recogniser per version of the model and its ONNX export: promoting a new default reloads it."""
@@ -391,7 +392,7 @@ def recommendations(reading: Reading | None, key: str = "") -> None:
 
 def steady_list(ranked: Callable[[], pd.DataFrame], reading: Reading, filters: dict, profile: Profile) -> pd.DataFrame:
     """While the reading, filters, mapping and catalogue stay the same, marks change the list in place
-    (fer.recommend.steady): a film never leaves the list between a person's clicks unless they hid it, and the
+    (fer.recommend.ranker.steady): a film never leaves the list between a person's clicks unless they hid it, and the
     films that fill its gaps come from the ranking made for this context (ranked again by "Re-rank with my
     marks"), so a click costs no ranking."""
     probs = tuple(round(reading.probs[e], 1) for e in EMOTIONS) if filters["mix"] else reading.emotion
@@ -494,7 +495,7 @@ def film_row(film, poster: bytes | None, profile: Profile, key: str) -> None:
 def record_marks(profile: Profile) -> None:
     """Write what the person clicked since the marks were drawn: each mark control whose value differs from
     the marks it was drawn with (seen on/off, a thumb; up and down exclude each other), with the mood whose
-    list showed the film (fer.profile.apply_marks writes only the change). Runs first in every run, so a
+    list showed the film (fer.profiles.store.apply_marks writes only the change). Runs first in every run, so a
     click whose run was cut short by the next click is written by the next run."""
     shown = st.session_state.get("marks_shown", {})
     for key, (tconst, drawn, mood) in list(shown.items()):
@@ -523,7 +524,7 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
     """"Not sure: sad or angry?" with one tap per candidate and "something else"; the answer becomes the mood.
 
     Answers are counted per emotion pair in the person's profile (numbers only). With the person's explicit
-    opt-in, the 48x48 grey face crop is kept with the answer to help improve the model (fer/contributions.py).
+    opt-in, the 48x48 grey face crop is kept with the answer to help improve the model (fer/training/contributions.py).
     """
     answers = st.session_state.setdefault("answers", {})
     if key in answers:
@@ -560,7 +561,7 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
 
 
 def teach(reading: Reading, choice: str) -> None:
-    """An answered reading joins what adapts this person's readings (fer/personal.py): its 7 numbers as the model
+    """An answered reading joins what adapts this person's readings (fer/vision/personal.py): its 7 numbers as the model
     read them, before this person's correction, so a later resting face or answer refits from the model's own."""
     rec = st.session_state["session_recognizer"][2]  # the recogniser that made this reading
     probs = rec.uncorrect(as_vector(reading.probs)[None])[0]
@@ -613,7 +614,7 @@ def _delete_my_data(profile: Profile) -> None:
 
 def profile_database() -> str | None:
     """`[profiles] database_url` in the secrets: logged-in people's profiles in that PostgreSQL database, shared
-    by every replica of the app (fer/profile_pg.py); none: one SQLite file per account on this server."""
+    by every replica of the app (fer/profiles/postgres.py); none: one SQLite file per account on this server."""
     return secrets_section("profiles").get("database_url")
 
 

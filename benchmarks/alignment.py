@@ -1,10 +1,10 @@
 """Eye alignment on FER2013: where its eyes sit, and what aligning its faces does to the model's reading.
 
-    python -m benchmarks.alignment --fit              # FER2013 Training's median eye points (fer.align.EYES_AT)
+    python -m benchmarks.alignment --fit              # FER2013 Training's median eye points (fer.vision.align.EYES_AT)
     python -m benchmarks.alignment [--split PublicTest] [--model PATH]
 
 The second form reads the split twice with the same model: the images as they are, and each image
-aligned by its own eye points (`fer.align.align_48`); PublicTest only for decisions, never PrivateTest.
+aligned by its own eye points (`fer.vision.align.align_48`); PublicTest only for decisions, never PrivateTest.
 """
 
 import argparse
@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from fer.align import EYES_AT, align_48, eyes_48
-from fer.data import load_dataset
 from fer.emotions import EMOTIONS
-from fer.recognizer import EmotionRecognizer
+from fer.training.data import load_dataset
+from fer.vision.align import EYES_AT, align_48, eyes_48
+from fer.vision.recognizer import EmotionRecognizer
 
 FER_CSV = "../shared/datasets/fer2013.csv.gz"
 
@@ -37,7 +37,7 @@ def main() -> None:
     med = np.median(eyes[ok], axis=0)
     iqr = np.percentile(eyes[ok], 75, axis=0) - np.percentile(eyes[ok], 25, axis=0)
     print(f"median eye points {tuple(round(float(v), 1) for v in med)}, interquartile ranges "
-          f"{tuple(round(float(v), 1) for v in iqr)}; fer.align.EYES_AT = {EYES_AT}")
+          f"{tuple(round(float(v), 1) for v in iqr)}; fer.vision.align.EYES_AT = {EYES_AT}")
     if a.fit:
         return
     rec = EmotionRecognizer.load(a.model)

@@ -19,9 +19,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from fer.detect import StreamTracker
-from fer.live import LiveMood
-from fer.recognizer import EmotionRecognizer
+from fer.vision.detect import StreamTracker
+from fer.vision.live import LiveMood
+from fer.vision.recognizer import EmotionRecognizer
 from tests.scenes import astronaut_frame
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@
     python -m benchmarks.calibrators [--model models/emotion_cnn.pt] [--splits 40]
 
 Each calibrator maps the app's mirror-averaged prediction p to new probabilities without changing the winner:
-- one T by the lowest NLL (shipped, `fer.calibrate.fit_temperature`): softmax(log(p) / T);
+- one T by the lowest NLL (shipped, `fer.training.calibrate.fit_temperature`): softmax(log(p) / T);
 - one T by the lowest ECE on the same grid (ECE is what the trust target counts, but it is a noisy objective);
 - a T per face that grows or shrinks with p's entropy: T = exp(a + b · (H(p) / log 7 − 1/2)), a and b by the
   lowest NLL (sample-adaptive temperature scaling: a net taught by soft targets can be over-confident in the
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fer.calibrate import GRID, fit_temperature
-from fer.data import load_dataset
-from fer.evaluate import calibration_figures, ece_noise_floor
 from fer.files import SHARED_FER, model_path
 from fer.model import load_checkpoint, predict_proba
+from fer.training.calibrate import GRID, fit_temperature
+from fer.training.data import load_dataset
+from fer.training.evaluate import calibration_figures, ece_noise_floor
 
 Calibrator = Callable[[np.ndarray], np.ndarray]  # log p (N, 7) -> calibrated probabilities (N, 7)
 

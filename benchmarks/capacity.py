@@ -16,9 +16,9 @@ import statistics
 import threading
 import time
 
-from fer.detect import DETECTORS
-from fer.live import LiveMood
-from fer.recognizer import EmotionRecognizer
+from fer.vision.detect import DETECTORS
+from fer.vision.live import LiveMood
+from fer.vision.recognizer import EmotionRecognizer
 from tests.scenes import astronaut_frame
 
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model; its ONNX export if current)")
     p.add_argument("--detector", default=None, choices=DETECTORS, help="default: the app's")
     a = p.parse_args(argv)
-    rec = EmotionRecognizer.load(a.model, a.detector)  # one, as the app shares it (fer/shared.py)
+    rec = EmotionRecognizer.load(a.model, a.detector)  # one, as the app shares it (fer/server/shared.py)
     print(f"detector {rec.detector.name}, classifier {rec.classifier.backend}; {a.fps:.0f} fps cameras; "
           f"{a.seconds:.0f} s per row")
     print(f"{'viewers':>7s} {'min fps':>8s} {'median fps':>10s} {'failed frames':>13s}  detector copies")

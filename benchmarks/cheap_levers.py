@@ -21,9 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fer.data import load_dataset
 from fer.files import SHARED_FER, model_path
 from fer.model import load_checkpoint, predict_proba
+from fer.training.data import load_dataset
 
 LEVERS = ("crops", "biases", "ensembles")
 CROPS = {  # name -> (dx, dy) offsets of the 40×40 crop from the centre, centre first; each crop is also mirrored

@@ -2,8 +2,8 @@
 
     python -m benchmarks.compare_archs --epochs 3 [--archs cnn3 cnn2 cnn1 vgg] [--out runs/compare]
 
-Trains each with `fer.train` (validation on PublicTest; resumes a run that was stopped), then evaluates
-its best checkpoint on PrivateTest with `fer.evaluate`, and prints a table like the paper's
+Trains each with `fer.training.loop` (validation on PublicTest; resumes a run that was stopped), then evaluates
+its best checkpoint on PrivateTest with `fer.training.evaluate`, and prints a table like the paper's
 ("Cascade classifier + CNN1 ... accuracy") plus macro F1, parameters and training images/s.
 """
 
@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fer.evaluate import evaluate
 from fer.model import build_model
+from fer.training.evaluate import evaluate
 
 DATA = "../shared/datasets/fer2013.csv.gz"
 

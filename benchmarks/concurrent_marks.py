@@ -19,16 +19,16 @@ from pathlib import Path
 
 import cv2
 
-from fer.profile import Profile
-from tests.server import serve
+from fer.profiles.store import Profile
+from tests.launch import serve
 
 CHROMIUM = "/usr/bin/chromium"
 PHOTO_INPUT = '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]'  # not "Import my data"
 
 
 def face_photo(folder: Path) -> Path:
-    from fer.data import load_dataset
-    from fer.recognizer import EmotionRecognizer
+    from fer.training.data import load_dataset
+    from fer.vision.recognizer import EmotionRecognizer
     from tests.conftest import FER_CSV
     from tests.scenes import confident_face
 

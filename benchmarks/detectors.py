@@ -17,8 +17,8 @@ import time
 import cv2
 import numpy as np
 
-from fer.data import load_dataset
-from fer.detect import DETECTORS, Box, StreamTracker, YuNetDetector, make_detector
+from fer.training.data import load_dataset
+from fer.vision.detect import DETECTORS, Box, StreamTracker, YuNetDetector, make_detector
 from tests.scenes import astronaut_frame, background
 
 FER_CSV = "../shared/datasets/fer2013.csv.gz"

@@ -17,8 +17,8 @@ import time
 import cv2
 import numpy as np
 
-from fer.detect import DETECTORS, StreamTracker, iou
-from fer.recognizer import EmotionRecognizer
+from fer.vision.detect import DETECTORS, StreamTracker, iou
+from fer.vision.recognizer import EmotionRecognizer
 from tests.scenes import astronaut_frame
 
 

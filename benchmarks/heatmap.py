@@ -11,8 +11,8 @@ import time
 import cv2
 import numpy as np
 
-from fer.explain import occlusion_map
-from fer.recognizer import EmotionRecognizer
+from fer.vision.explain import occlusion_map
+from fer.vision.recognizer import EmotionRecognizer
 from tests.scenes import astronaut_frame
 
 

@@ -25,8 +25,8 @@ from fer.files import ROOT, SHARED_FER
 
 PROBE = """
 import json, sys, time
-from fer.data import load_dataset
-from fer.images import load_image
+from fer.training.data import load_dataset
+from fer.vision.images import load_image
 
 def status_mb(field):
     return int(open("/proc/self/status").read().split(field + ":")[1].split()[0]) / 1024

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.concurrent_marks import CHROMIUM, face_photo, open_with_photo
-from tests.server import serve
+from tests.launch import serve
 
 
 def _runs(path: Path) -> list[tuple[str, float]]:

@@ -7,7 +7,7 @@ least 200 catalogue films), which the preset's mapping does not know. A mark: a 
 looks at the top LOOK films of its list, picks one at random and gives it a thumb up if it has one of the genres
 they accept in that mood, else a thumb down. Match: the share of the top LOOK films of each mood's list that
 have an accepted genre, averaged over the 7 moods. Two arms from the same marks' process and seeds:
-- learnt: thumbs are kept with their mood (the app's path: fer/preferences.py learns mood x genre);
+- learnt: thumbs are kept with their mood (the app's path: fer/recommend/preferences.py learns mood x genre);
 - fixed mapping: the same thumbs without their mood (genres stay the mapping's; thumbs still re-rank).
 Printed: the mean match after 0, 7, 14, ... marks, and how many marks until a person's lists match them
 (match >= GOAL), per arm.
@@ -22,9 +22,9 @@ import numpy as np
 
 from fer.emotions import EMOTIONS
 from fer.genres import GENRES, PRESETS, build_mapping
-from fer.movies import load_catalogue
-from fer.profile import Profile
-from fer.recommend import index, recommend
+from fer.profiles.store import Profile
+from fer.recommend.catalogue import load_catalogue
+from fer.recommend.ranker import index, recommend
 
 LOOK = 10  # films of a list a person looks at
 GOAL = 0.8  # a person's lists "match" them when this share of what they look at is of genres they accept

@@ -3,9 +3,9 @@
     python -m benchmarks.pipeline_accuracy [--split PublicTest] [--n 1000] [--model PATH] [--detector haar]
                                            [--tilt DEG]
 
-Used to choose fer.recognizer.CROP_MARGIN on PublicTest (never PrivateTest). "direct" is the model on the
+Used to choose fer.vision.recognizer.CROP_MARGIN on PublicTest (never PrivateTest). "direct" is the model on the
 original 48x48 images, the upper bound for a perfect detector. "aligned" crops by the detector's eye points
-(fer/align.py; YuNet only), which is what the app does for a model trained with `--align`. --tilt turns each
+(fer/vision/align.py; YuNet only), which is what the app does for a model trained with `--align`. --tilt turns each
 pasted face by +-DEG degrees (alternately), as a tilted head.
 """
 
@@ -14,10 +14,10 @@ import argparse
 import cv2
 import numpy as np
 
-from fer.align import face_crop
-from fer.data import load_dataset
-from fer.detect import DETECTORS, crop_face, iou
-from fer.recognizer import EmotionRecognizer
+from fer.training.data import load_dataset
+from fer.vision.align import face_crop
+from fer.vision.detect import DETECTORS, crop_face, iou
+from fer.vision.recognizer import EmotionRecognizer
 from tests.scenes import face_frame
 
 FER_CSV = "../shared/datasets/fer2013.csv.gz"

@@ -4,7 +4,7 @@
     python -m benchmarks.real_faces --labels my_faces.csv            # any licensed set: file,person,emotion
 
 The photos are decoded, detected, cropped and read exactly as an uploaded photo is in the app
-(`fer.images.load_image`, `EmotionRecognizer.read_photo`, the largest face, the calibrated reading, "not sure"
+(`fer.vision.images.load_image`, `EmotionRecognizer.read_photo`, the largest face, the calibrated reading, "not sure"
 below the model's threshold). No photo is copied or written anywhere.
 
 `--london ROOT`: the Face Research Lab London Set (DeBruine & Jones 2017, CC BY 4.0,
@@ -30,10 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer.detect import DETECTORS
 from fer.emotions import EMOTIONS
-from fer.images import load_image
-from fer.recognizer import RESTING_WEIGHT, EmotionRecognizer
+from fer.vision.detect import DETECTORS
+from fer.vision.images import load_image
+from fer.vision.recognizer import RESTING_WEIGHT, EmotionRecognizer
 
 
 @dataclass

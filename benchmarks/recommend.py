@@ -16,8 +16,9 @@ import numpy as np
 
 from fer.emotions import EMOTIONS
 from fer.genres import build_mapping
-from fer.movies import load_catalogue, recommend
-from fer.profile import Profile
+from fer.profiles.store import Profile
+from fer.recommend.catalogue import load_catalogue
+from fer.recommend.ranker import recommend
 
 
 def main(argv: list[str] | None = None) -> int:

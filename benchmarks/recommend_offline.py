@@ -36,10 +36,10 @@ import pandas as pd
 
 from fer.emotions import EMOTIONS
 from fer.genres import GENRES, PRESETS, build_mapping
-from fer.movies import load_catalogue
-from fer.neighbours import DEFAULT_RATINGS, LIKE, Neighbours, learn, read_movielens
-from fer.profile import Profile
-from fer.recommend import RANKER, Ranker, index, learnt, mood_genres, nearness, pick, recommend
+from fer.profiles.store import Profile
+from fer.recommend.catalogue import load_catalogue
+from fer.recommend.neighbours import DEFAULT_RATINGS, LIKE, Neighbours, learn, read_movielens
+from fer.recommend.ranker import RANKER, Ranker, index, learnt, mood_genres, nearness, pick, recommend
 
 HISTORY = 0.7  # share of each person's ratings (earliest first) that their profile holds
 UP, DOWN = 4.0, 2.0  # MovieLens stars at or above UP: thumb up; at or below DOWN: thumb down

@@ -37,10 +37,10 @@ print(len(m))
 """
 OURS = """
 import sys
-import fer.movies
+import fer.recommend.catalogue
 if len(sys.argv) > 2:
-    fer.movies.CHUNK_ROWS = int(sys.argv[2])
-print(fer.movies.refresh(sys.argv[1], sys.argv[1] + "/movies.json.gz")["rows"])
+    fer.recommend.catalogue.CHUNK_ROWS = int(sys.argv[2])
+print(fer.recommend.catalogue.refresh(sys.argv[1], sys.argv[1] + "/movies.json.gz")["rows"])
 """
 PEAK = "import resource; print('peak_rss_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
 
@@ -82,7 +82,8 @@ def main() -> None:
     p.add_argument("--ratings", type=int, default=1_600_000)
     p.add_argument("--dir", default=None, help="keep the generated dump here and reuse it on later runs")
     p.add_argument("--chunk-rows", type=int, nargs="*", default=[],
-                   help="also time fer.movies.refresh with these chunk sizes (default: only its own CHUNK_ROWS)")
+                   help="also time fer.recommend.catalogue.refresh with these chunk sizes "
+                        "(default: only its own CHUNK_ROWS)")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(a.dir or tmp)

@@ -15,10 +15,10 @@ import argparse
 
 import numpy as np
 
-from fer.data import load_dataset
 from fer.emotions import EMOTIONS
 from fer.files import SHARED_FER
-from fer.recognizer import EmotionRecognizer
+from fer.training.data import load_dataset
+from fer.vision.recognizer import EmotionRecognizer
 
 
 def main(argv: list[str] | None = None) -> int:

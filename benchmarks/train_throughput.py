@@ -5,7 +5,7 @@
 
 --ddp compares, at the same global batch, one process using every core against N DistributedDataParallel
 processes (gloo on the CPU, nccl on GPUs) sharing them: what `torchrun --nproc_per_node=N -m fer.train` gains.
---bf16 adds a row per net trained in bfloat16 autocast: what `fer.train --bf16` gains.
+--bf16 adds a row per net trained in bfloat16 autocast: what `fer.training.loop --bf16` gains.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from fer.model import DEFAULT_INPUT_SIZE, build_model
-from fer.train import training_logits
+from fer.training.loop import training_logits
 
 
 def measure(arch: str, batch_size: int, steps: int, channels_last: bool = True, device: str = "cpu",

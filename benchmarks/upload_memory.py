@@ -21,7 +21,7 @@ import numpy as np
 import requests
 
 from benchmarks.concurrent_marks import CHROMIUM, PHOTO_INPUT
-from tests.server import serve
+from tests.launch import serve
 
 
 def rss_mb(pid: int) -> float:

@@ -1,6 +1,6 @@
 """Where the project's files live, and how a model's files belong together. Torch-free.
 
-A checkpoint `<name>.pt` ships with `<name>.onnx` (its whole inference graph, see fer/export.py) and
+A checkpoint `<name>.pt` ships with `<name>.onnx` (its whole inference graph, see fer/training/export.py) and
 `<name>.onnx.json`, the sidecar, which records the SHA-256 of the checkpoint bytes the export was made
 from. An export is trusted only while that hash matches. The app and the CLIs read their locations
 here; the environment overrides them (FER_MODEL, FER_CATALOGUE, FER_RUNS: used by the tests).

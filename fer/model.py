@@ -105,13 +105,13 @@ class InferenceNet(nn.Module):
     """The whole inference path as one module: raw faces -> `preprocess` -> net -> softmax, mirror-averaged -> /T.
 
     Input: (N, 1, 48, 48) or (N, 48, 48) pixel values 0..255; output: (N, 7) probabilities. `predict_proba` runs it
-    with torch and `fer.export` exports it to ONNX for the app, so both paths share one definition.
+    with torch and `fer.training.export` exports it to ONNX for the app, so both paths share one definition.
     """
 
     def __init__(self, model: nn.Module, meta: dict, temperature: float | None = None):
         super().__init__()
         self.model, self.input_size, self.mean, self.std = model, meta["input_size"], meta["mean"], meta["std"]
-        # Temperature scaling (fer/calibrate.py), so that the stated confidence matches the accuracy.
+        # Temperature scaling (fer/training/calibrate.py), so that the stated confidence matches the accuracy.
         self.temperature = float(meta.get("temperature", 1.0) if temperature is None else temperature)
         # Mirror by gathering columns in reverse: `flip` exports as a negative-step Slice, which OpenCV rejects.
         self.register_buffer("reversed_columns", torch.arange(self.input_size - 1, -1, -1), persistent=False)
@@ -128,11 +128,11 @@ class InferenceNet(nn.Module):
 
 
 def reading_info(meta: dict) -> dict:
-    """What the app needs besides the net: temperature, "not sure" threshold, neutral reference (fer/calibrate.py),
-    and whether it reads eye-aligned faces."""
+    """What the app needs besides the net: temperature, "not sure" threshold, neutral reference
+    (fer/training/calibrate.py), and whether it reads eye-aligned faces (fer/vision/align.py)."""
     return {"temperature": float(meta.get("temperature", 1.0)), "uncertain_below": meta.get("uncertain_below"),
             "neutral_reference": meta.get("neutral_reference"),
-            "aligned": bool((meta.get("config") or {}).get("align"))}  # trained on eye-aligned faces (fer/align.py)
+            "aligned": bool((meta.get("config") or {}).get("align"))}  # trained on eye-aligned faces
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, **extra) -> None:

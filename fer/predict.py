@@ -16,14 +16,15 @@ from pathlib import Path
 import cv2
 import pandas as pd
 
-from fer.detect import DEFAULT_DETECTOR, DETECTORS
-from fer.draw import draw_faces
 from fer.files import DEFAULT_CATALOGUE
 from fer.genres import PRESETS, build_mapping
-from fer.images import load_image
-from fer.mood import read_mood
-from fer.movies import load_catalogue, top_movies
-from fer.recognizer import EmotionRecognizer
+from fer.recommend.catalogue import load_catalogue
+from fer.recommend.ranker import top_movies
+from fer.vision.detect import DEFAULT_DETECTOR, DETECTORS
+from fer.vision.draw import draw_faces
+from fer.vision.images import load_image
+from fer.vision.mood import read_mood
+from fer.vision.recognizer import EmotionRecognizer
 
 
 def annotate_path(out: Path, image: Path, many: bool) -> Path:

@@ -1,8 +1,8 @@
 """Train the paper's CNNs from the browser, evaluate them, compare runs, promote the best to the default.
 
-Training runs as a background `python -m fer.train` (see fer/runs.py): page reruns, page switches and
+Training runs as a background `python -m fer.train` (see fer/training/runs.py): page reruns, page switches and
 closed tabs neither stop nor duplicate it. Owner actions (train, upload, server paths, evaluate, promote,
-restore, delete) need the owner (fer/access.py); visitors get read-only views. Environment overrides
+restore, delete) need the owner (fer/server/access.py); visitors get read-only views. Environment overrides
 (tests): see fer/files.py.
 """
 
@@ -15,13 +15,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fer import access, model_history, runs
-from fer.contributions import contributed_dir, pending, review
 from fer.emotions import EMOTIONS
 from fer.files import ROOT, SHARED_FER, model_path, runs_dir, write_text_atomic
-from fer.images import MAX_UPLOAD_MB
-from fer.jobs import Busy, flight
-from fer.train_config import TrainConfig
+from fer.server import access
+from fer.server.jobs import Busy, flight
+from fer.training import history, runs
+from fer.training.config import TrainConfig
+from fer.training.contributions import contributed_dir, pending, review
+from fer.vision.images import MAX_UPLOAD_MB
 
 RUNS_DIR = runs_dir()
 MODEL = model_path()
@@ -246,12 +247,12 @@ def reliability_chart(bins: list[dict]) -> alt.Chart:
 
 
 def robustness_view(owner: access.Owner | None, choices: dict[str, Path]) -> None:
-    """Accuracy under webcam conditions (fer.evaluate --robustness): stored for everyone, computed by the owner."""
+    """Accuracy under webcam conditions (`fer.evaluate --robustness`): stored for everyone, computed by the owner."""
     st.subheader("Robustness")
     stored = EVALUATIONS / "robustness.json"
     if owner is not None and choices and st.button("Compute for the shipped default on PrivateTest (a few minutes)",
                                                    key="robustness", disabled=not SHARED_FER.exists()):
-        from fer.evaluate import robustness
+        from fer.training.evaluate import robustness
 
         try:
             with st.spinner("Scoring PrivateTest under 11 conditions…"):
@@ -306,7 +307,7 @@ def compute_evaluation(owner: access.Owner, choices: dict[str, Path]) -> None:
     split = st.selectbox("Split", ["PrivateTest", "PublicTest", "Test", "Training"], key="eval_split")
     if not st.button("Evaluate", key="evaluate"):
         return
-    from fer.evaluate import evaluate  # imports torch: the owner's action only
+    from fer.training.evaluate import evaluate  # imports torch: the owner's action only
 
     try:
         path = access.server_path(owner, data, access.load_config(st.secrets)) if data != str(SHARED_FER) else data
@@ -353,7 +354,7 @@ def promote_view(owner: access.Owner, choices: dict[str, Path]) -> None:
 
 
 def history_view(owner: access.Owner) -> None:
-    entries = model_history.entries(MODEL)
+    entries = history.entries(MODEL)
     if not entries:
         return
     with st.expander(f"Model history ({len(entries)} former defaults)"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fer.detect import Box
+from fer.vision.detect import Box
 
 
 def background(width: int = 640, height: int = 480, seed: int = 0) -> np.ndarray:

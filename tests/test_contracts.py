@@ -8,11 +8,12 @@ from importlib.metadata import version
 
 import pytest
 
-from fer.images import MAX_UPLOAD_MB
-from fer.live import WEBRTC_RENDERED_RUN_COUNT
+from fer.vision.images import MAX_UPLOAD_MB
+from fer.vision.live import WEBRTC_RENDERED_RUN_COUNT
 from tests.conftest import ROOT
 
-MODULES = sorted(p.stem for p in (ROOT / "fer").glob("*.py") if p.stem != "__init__")
+MODULES = sorted(".".join(p.relative_to(ROOT / "fer").with_suffix("").parts).removesuffix(".__init__")
+                 for p in (ROOT / "fer").rglob("*.py") if p != ROOT / "fer" / "__init__.py")
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -61,7 +62,7 @@ def test_one_sessions_uploads_are_bounded_in_memory():
     from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
     from streamlit.runtime.uploaded_file_manager import UploadedFileRec
 
-    from fer.uploads import SESSION_BYTES, SESSION_FILES, cap_sessions
+    from fer.server.uploads import SESSION_BYTES, SESSION_FILES, cap_sessions
 
     manager = MemoryUploadedFileManager("/_stcore/upload_file")
     cap_sessions(manager)

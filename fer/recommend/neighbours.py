@@ -1,0 +1,184 @@
+"""What real people's ratings teach the ranker: how many people liked each film, and each film's nearest films
+by co-ratings (people who rated one mostly rated the other too). Learnt from MovieLens ratings linked to IMDb
+ids, shipped as one compact file (`data/neighbours.npz`) under MovieLens' terms: research and non-commercial
+use, GroupLens acknowledged (data/README.md).
+
+    python -m fer.neighbours build [--ratings ../shared/datasets/movielens-dev] [--out data/neighbours.npz] [--k 50]
+
+The same `learn` builds the shipped file and, in benchmarks/recommend_offline.py, the model of each held-out
+person from other people's earlier ratings only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import threading
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer.files import ROOT, atomic_write
+
+DEFAULT_NEIGHBOURS = ROOT / "data" / "neighbours.npz"
+DEFAULT_RATINGS = ROOT.parent / "shared" / "datasets" / "movielens-dev"
+LIKE = 4.0  # a MovieLens rating (0.5-5 stars) at or above this is a like
+K = 50  # neighbours kept per film
+SHRINK = 10.0  # cosine's denominator + SHRINK: a pair few people rated together counts for less
+LICENCE = ("Derived from MovieLens ml-latest-small (GroupLens Research, University of Minnesota): research and "
+           "non-commercial use only, redistributed under the same terms; see data/README.md. F. M. Harper and "
+           "J. A. Konstan, 2015, The MovieLens Datasets: History and Context, ACM TiiS 5(4):19.")
+
+
+ATTRIBUTION = ("Ranking learnt from MovieLens ratings (GroupLens Research, University of Minnesota; "
+               "https://grouplens.org), non-commercial use.")
+
+
+class NeighboursError(ValueError):
+    """The neighbours file is missing or not one; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    tconst: np.ndarray  # (films,) IMDb ids
+    likes: np.ndarray  # (films,) how many people rated the film >= LIKE
+    raters: np.ndarray  # (films,) how many people rated it at all
+    nbr: np.ndarray  # (films, K) index into tconst of the nearest films, best first; -1 pads
+    sim: np.ndarray  # (films, K) their similarity in [0, 1)
+    meta: dict
+
+    @classmethod
+    def empty(cls) -> Neighbours:
+        """No learnt knowledge: the ranker falls back to IMDb's figures alone."""
+        return cls(np.array([], "U12"), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, K), np.int32),
+                   np.zeros((0, K), np.float32), {"people": 0, "ratings": 0})
+
+
+def read_movielens(folder: str | Path = DEFAULT_RATINGS) -> pd.DataFrame:
+    """MovieLens' ratings.csv joined to IMDb ids through links.csv: columns user, tconst, rating, time."""
+    folder = Path(folder)
+    try:
+        ratings = pd.read_csv(folder / "ratings.csv", dtype={"userId": np.int64, "movieId": np.int64,
+                                                            "rating": float, "timestamp": np.int64})
+        links = pd.read_csv(folder / "links.csv", dtype={"movieId": np.int64, "imdbId": str}, usecols=[0, 1])
+    except (OSError, ValueError, KeyError) as e:
+        raise NeighboursError(f"{folder}: not MovieLens ratings.csv + links.csv ({e}).") from None
+    links["tconst"] = "tt" + links["imdbId"].str.zfill(7)
+    out = ratings.merge(links[["movieId", "tconst"]], on="movieId")
+    return out.rename(columns={"userId": "user", "timestamp": "time"})[["user", "tconst", "rating", "time"]]
+
+
+def learn(ratings: pd.DataFrame, films: set[str] | None = None, k: int = K) -> Neighbours:
+    """Like counts and the k nearest films of each film from (user, tconst, rating) rows; `films` limits the
+    films learnt about (the catalogue's: the list can show no other).
+
+    Similarity: cosine between two films' sets of raters, shrunk by SHRINK (item-kNN on implicit feedback).
+    """
+    if films is not None:
+        ratings = ratings[ratings["tconst"].isin(films)]
+    codes, tconst = pd.factorize(ratings["tconst"], sort=True)
+    users = pd.factorize(ratings["user"])[0]
+    n, m = len(tconst), int(users.max(initial=-1)) + 1
+    x = np.zeros((m, n), np.float32)
+    x[users, codes] = 1.0
+    raters = x.sum(0)
+    likes = np.bincount(codes, weights=ratings["rating"].to_numpy() >= LIKE, minlength=n)
+    co = x.T @ x  # (films, films) people who rated both
+    sim = co / (np.sqrt(np.outer(raters, raters)) + SHRINK)
+    np.fill_diagonal(sim, 0.0)
+    k = min(k, max(n - 1, 0))
+    if k:
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sim, top, 1), axis=1, kind="stable")
+        nbr = np.take_along_axis(top, order, 1).astype(np.int32)
+        s = np.take_along_axis(sim, nbr, 1).astype(np.float32)
+        nbr[s <= 0] = -1
+        s[s <= 0] = 0
+    else:
+        nbr, s = np.zeros((n, 0), np.int32), np.zeros((n, 0), np.float32)
+    return Neighbours(np.asarray(tconst, dtype="U12"), likes.astype(np.int32), raters.astype(np.int32), nbr, s,
+                      {"people": int(m), "ratings": int(len(ratings))})
+
+
+def save(nb: Neighbours, path: str | Path) -> None:
+    """One .npz (no pickles), replaced atomically; similarities as float16 to keep the file small."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, tconst=nb.tconst, likes=nb.likes, raters=nb.raters, nbr=nb.nbr,
+                        sim=nb.sim.astype(np.float16), meta=np.array(json.dumps(nb.meta)))
+    with atomic_write(Path(path)) as f:
+        f.write(buf.getvalue())
+
+
+def load(path: str | Path = DEFAULT_NEIGHBOURS) -> Neighbours:
+    """The file's neighbours; NeighboursError (one sentence) if it is missing or not a neighbours file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            nb = Neighbours(z["tconst"].astype("U12"), z["likes"].astype(np.int32), z["raters"].astype(np.int32),
+                            z["nbr"].astype(np.int32), z["sim"].astype(np.float32), json.loads(str(z["meta"])))
+    except FileNotFoundError:
+        raise NeighboursError(f"{path}: no neighbours file; run `python -m fer.neighbours build`.") from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
+        raise NeighboursError(f"{path}: not a neighbours file ({type(e).__name__}).") from None
+    films = len(nb.tconst)
+    if not (nb.likes.shape == nb.raters.shape == (films,) and nb.nbr.shape == nb.sim.shape
+            and nb.nbr.shape[0] == films and nb.nbr.max(initial=-1) < films and nb.nbr.min(initial=-1) >= -1):
+        raise NeighboursError(f"{path}: not a neighbours file (its arrays do not fit together).")
+    return nb
+
+
+_SHIPPED: dict[tuple[str, float], Neighbours] = {}
+_SHIPPED_LOCK = threading.Lock()  # NOTE: every session and the CLI share one loaded file
+
+
+def shipped(path: str | Path = DEFAULT_NEIGHBOURS) -> Neighbours:
+    """The shipped file, loaded once per version on disk; without a readable one, empty (IMDb's figures alone)."""
+    path = Path(path)
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        return Neighbours.empty()
+    with _SHIPPED_LOCK:
+        if key not in _SHIPPED:
+            try:
+                _SHIPPED[key] = load(path)
+            except NeighboursError:
+                _SHIPPED[key] = Neighbours.empty()
+        return _SHIPPED[key]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fer.recommend.catalogue import load_catalogue  # the catalogue's films: the only ones a list can show
+
+    p = argparse.ArgumentParser(description="Build the ranker's neighbours file from MovieLens ratings.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="learn like counts and item neighbours from ratings.csv + links.csv")
+    b.add_argument("--ratings", default=str(DEFAULT_RATINGS), help="folder with MovieLens ratings.csv, links.csv")
+    b.add_argument("--out", default=str(DEFAULT_NEIGHBOURS))
+    b.add_argument("--k", type=int, default=K)
+    b.add_argument("--catalogue", default=None, help="catalogue whose films are learnt (default: the shipped one)")
+    a = p.parse_args(argv)
+    try:
+        movies, _ = load_catalogue(a.catalogue) if a.catalogue else load_catalogue()
+        ratings = read_movielens(a.ratings)
+        nb = learn(ratings, set(movies["tconst"]), a.k)
+        source = Path(a.ratings)
+        note = source / "SOURCE.txt"
+        nb.meta.update(built=datetime.now(UTC).isoformat(timespec="seconds"), k=a.k, like=LIKE, shrink=SHRINK,
+                       source=note.read_text(errors="replace").splitlines()[0] if note.is_file() else source.name,
+                       licence=LICENCE)
+        save(nb, a.out)
+    except (NeighboursError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: could not write {a.out} ({e.strerror or e}).", file=sys.stderr)
+        return 1
+    print(f"wrote {a.out}: {len(nb.tconst):,} films, {nb.meta['people']} people, {nb.meta['ratings']:,} ratings, "
+          f"k={a.k}")
+    return 0
