@@ -29,8 +29,8 @@ from fer.recommend.ranker import recommend
 from fer.training.data import load_dataset
 from fer.vision.draw import COLOURS
 from tests.conftest import FER_CSV, ROOT, free_port
-from tests.scenes import confident_face
 from tests.launch import start_app
+from tests.scenes import confident_face
 
 CHROMIUM = "/usr/bin/chromium"
 PHOTO_INPUT = '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]'  # not "Import my data"

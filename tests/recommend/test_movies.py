@@ -6,6 +6,7 @@ import pytest
 from fer.files import DEFAULT_CATALOGUE
 from fer.genres import GENRES, PRESETS, build_mapping, genre_name
 from fer.recommend import catalogue as movies
+from fer.recommend import cli
 from fer.recommend.catalogue import ATTRIBUTION, load_catalogue, refresh
 from fer.recommend.ranker import top_movies
 from tests.conftest import IMDB_DIR, free_port
@@ -117,7 +118,7 @@ def test_every_failure_is_one_line_and_keeps_the_old_catalogue(fault, server, ca
         server.files[arg[0]] = arg[1](server.files[arg[0]])
     else:
         min_votes = arg
-    code = movies.main(["refresh", "--source", url, "--out", str(catalogue), "--min-votes", str(min_votes)])
+    code = cli.main(["refresh", "--source", url, "--out", str(catalogue), "--min-votes", str(min_votes)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert err[-1].startswith("error: ") and len(err[-1]) < 200
@@ -133,7 +134,7 @@ def test_failure_while_writing_keeps_the_old_catalogue(server, catalogue, monkey
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(movies.json, "dumps", disk_full)
-    assert movies.main(["refresh", "--source", server.url, "--out", str(catalogue), "--min-votes", "5000"]) == 1
+    assert cli.main(["refresh", "--source", server.url, "--out", str(catalogue), "--min-votes", "5000"]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert catalogue.read_bytes() == before
     # Nothing half-written is left (the refresh's lock file stays: it is reused, see fer/server/locks.py).
@@ -162,7 +163,7 @@ def test_genre_names_are_forgiving_about_case_spaces_and_hyphens(catalogue):
 
 
 def test_top_cli_prints_a_genre(catalogue, capsys):
-    assert movies.main(["top", "Western", "-n", "5", "--catalogue", str(catalogue)]) == 0
+    assert cli.main(["top", "Western", "-n", "5", "--catalogue", str(catalogue)]) == 0
     out = capsys.readouterr().out
     assert "https://www.imdb.com/title/tt" in out and ATTRIBUTION in out
 
