@@ -1,6 +1,7 @@
 """Structure the rest relies on: every fer module imports on its own (no import loop), the one private
 attribute of streamlit-webrtc the app touches still exists, and the repository's model files stay small."""
 
+import ast
 import inspect
 import subprocess
 import sys
@@ -21,6 +22,40 @@ def test_every_module_imports_alone(module):
     """A fresh interpreter per module: an import loop fails here whichever module is imported first."""
     out = subprocess.run([sys.executable, "-c", f"import fer.{module}"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+# Which part may import which (the shared words at fer/'s top are open to all; the commands there may use any).
+LAYERS = {"server": set(), "vision": {"server"}, "profiles": {"vision"}, "recommend": {"server", "profiles"},
+          "training": {"server", "vision"}}
+SHARED_WORDS = {"emotions", "genres", "files", "model"}
+
+
+def test_parts_import_only_the_parts_below_them():
+    """The architecture is the folder tree: a part reaches only the shared words and the parts it builds on."""
+    broken = []
+    for path in (ROOT / "fer").rglob("*.py"):
+        parts = path.relative_to(ROOT / "fer").with_suffix("").parts
+        mine = parts[0] if len(parts) > 1 else None
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fer.")):
+                continue
+            theirs = node.module.split(".")[1]
+            if mine is None and parts[0] in SHARED_WORDS and theirs not in SHARED_WORDS:
+                broken.append(f"{path.name} (a shared word) imports {node.module}")
+            elif mine and theirs != mine and theirs not in SHARED_WORDS and theirs not in LAYERS[mine]:
+                broken.append(f"fer/{'/'.join(parts)}.py imports {node.module}")
+    assert not broken, broken
+
+
+def test_the_readme_table_is_the_folder_tree():
+    """A newcomer finds every part from the README: each folder of fer/ and each of its modules is named there."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Where things live"):readme.index("## More")]
+    missing = [str(p.relative_to(ROOT)) for p in (ROOT / "fer").iterdir() if p.is_dir() and p.name != "__pycache__"
+               and f"`fer/{p.name}/`" not in table]
+    missing += [str(p.relative_to(ROOT)) for p in (ROOT / "fer").glob("*/*.py")
+                if p.stem != "__init__" and f"`{p.stem}`" not in table]
+    assert not missing, missing
 
 
 def test_the_library_never_imports_streamlit():
