@@ -215,3 +215,49 @@ def _image_pixels(data: bytes, name: str, source: str) -> int:
         raise ValueError(f"{source}: {name} is {w}x{h}; images over {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
                          "are refused (a face dataset needs 48x48).")
     return w * h
+
+
+def load_real_faces(root: str | Path) -> tuple[FaceDataset, np.ndarray]:
+    """(faces, person of each) from a folder of <emotion>/<person>_*.png, e.g. ../shared/datasets/ckplus-dev.
+
+    The person is the file name up to its first "_" (CK+'s S###): real faces are split by person, never by
+    file, because one person's photos of one expression are near copies. All faces are split "Training".
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: no such folder of real faces (<emotion>/<person>_*.png).")
+    entries = [(f"train/{p.relative_to(root).as_posix()}", p.stat().st_size, _file_reader(p, root, root))
+               for d in sorted(root.iterdir()) if d.is_dir() and not d.is_symlink() and d.name in EMOTIONS
+               for p in sorted(d.iterdir()) if p.is_file() and not p.is_symlink()]
+    if not entries:
+        raise ValueError(f"{root}: no folder named after an emotion ({', '.join(EMOTIONS)}).")
+    ds = _from_entries(entries, str(root), required=("Training",))
+    people = np.array([PurePosixPath(name).name.split("_")[0] for name, _, _ in entries
+                       if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+                       and not PurePosixPath(name).name.startswith(".")])
+    if len(people) != len(ds):
+        raise ValueError(f"{root}: {len(ds)} faces but {len(people)} names; name each file <person>_*.png.")
+    return ds, people
+
+
+def person_folds(people: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """The fold (0..k-1) of each face: every person's faces in one fold, people shuffled by `seed` and dealt out
+    in turn, so folds differ by at most one person."""
+    names = sorted(set(people.tolist()))
+    if not 2 <= k <= len(names):
+        raise ValueError(f"{k} folds for {len(names)} people: need 2 to {len(names)}.")
+    order = np.random.default_rng(seed).permutation(len(names))
+    fold_of = {names[j]: i % k for i, j in enumerate(order)}
+    return np.array([fold_of[p] for p in people.tolist()], np.int64)
+
+
+def real_training_faces(root: str | Path, k: int, fold: int | None) -> FaceDataset:
+    """The real faces a run trains on: every person's, or (fold given) those of the people outside that fold,
+    who alone are then scored (benchmarks/ckplus.py --folds)."""
+    ds, people = load_real_faces(root)
+    if fold is None:
+        return ds
+    if not 0 <= fold < k:
+        raise ValueError(f"--real-fold {fold}: must be 0 to {k - 1}.")
+    keep = person_folds(people, k) != fold  # seed 0, as the benchmark deals them
+    return FaceDataset(ds.images[keep], ds.labels[keep], ds.splits[keep], ds.source)

@@ -33,6 +33,16 @@ class TrainConfig:
     ferplus_votes: str | None = _opt(None, "fer2013new.csv: blend its vote distributions into the targets")
     ferplus_soft: float = _opt(0.3, "weight of the FER+ votes in the target")
     extra_data: str | None = _opt(None, "a folder of train/<emotion>/*.png (e.g. runs/contributed) added to Training")
+    real_faces: str | None = _opt(None, "a folder of <emotion>/<person>_*.png real faces (e.g. ckplus-dev) "
+                                        "added to Training, repeated --real-weight times")
+    real_weight: int = _opt(1, "how many times each real face is added to Training per epoch")
+    real_folds: int = _opt(5, "the real faces' people are dealt into this many folds (fer.training.archives."
+                              "person_folds)")
+    real_fold: int | None = _opt(None, "leave this fold's people out of training, to be scored on them alone "
+                                       "(benchmarks/ckplus.py --folds); default: train on every person")
+    logit_adjust: float = _opt(0.0, "logit-adjusted loss (Menon et al. 2021): the training logits get TAU * log(the "
+                                    "class's share of Training) added, so rare classes (disgust) win more often "
+                                    "at test time; 0: off")
     teacher: str | None = _opt(None, "checkpoint(s), comma-separated, whose mean probabilities are blended into the "
                                      "targets (with --resume: where an online run's teachers are now; their bytes "
                                      "are checked)")

@@ -25,21 +25,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fer.emotions import EMOTIONS
 from fer.files import write_text_atomic
 from fer.model import ARCHS, DEFAULT_INPUT_SIZE, InferenceNet, build_model, load_checkpoint, save_checkpoint
 from fer.server.locks import hold_for_trainer
 from fer.training import distributed
-from fer.training.archives import load_extra
 from fer.training.augment import augment, mixup
 from fer.training.config import TrainConfig, add_arguments
 from fer.training.data import align_dataset, load_dataset
 from fer.training.schedule import lr_for
-from fer.training.targets import label_weight, run_targets, split_data
+from fer.training.targets import class_log_prior, run_targets, split_data, with_added_faces
 from fer.training.teacher import Teacher
 
 
@@ -130,13 +127,17 @@ def training_logits(model, x: torch.Tensor, bf16: bool) -> torch.Tensor:
         return model(x).float()
 
 
-def batch_loss(model, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """The net's logits on a batch and their loss against labels or target distributions."""
+def batch_loss(model, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig,
+               adjust: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The net's logits on a batch and their loss against labels or target distributions; `adjust` (the logit
+    adjustment, `class_log_prior` * --logit-adjust) is added to the logits the loss sees, not to those returned."""
     logits = training_logits(model, xb, cfg.bf16)
-    return logits, F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+    seen = logits if adjust is None else logits + adjust
+    return logits, F.cross_entropy(seen, yb, label_smoothing=cfg.label_smoothing)
 
 
-def sharpness_aware_gradient(model, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig) -> None:
+def sharpness_aware_gradient(model, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig,
+                             adjust: torch.Tensor | None = None) -> None:
     """Sharpness-aware minimisation (Foret et al. 2021): `.grad` (of the loss at the weights) is replaced by the
     gradient at the weights moved `cfg.sam` along it, the worst point of that neighbourhood to first order, so that
     steps head for flat minima (which generalise better, and resist noisy labels). The weights are put back
@@ -153,7 +154,7 @@ def sharpness_aware_gradient(model, xb: torch.Tensor, yb: torch.Tensor, cfg: Tra
         m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
     try:
         model.zero_grad(set_to_none=True)
-        batch_loss(model, xb, yb, cfg)[1].backward()
+        batch_loss(model, xb, yb, cfg, adjust)[1].backward()
     finally:
         with torch.no_grad():
             for p, before in zip(params, weights):
@@ -178,6 +179,7 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, me
         order, batch = distributed.shard(len(ty), d, cfg.seed, epoch), max(2, cfg.batch_size // d.world)
         gen.manual_seed(cfg.seed * 1000 + epoch + 100_003 * d.rank)
     t0, seen, loss_sum, correct, lr = time.time(), 0, 0.0, 0, cfg.lr
+    adjust = (cfg.logit_adjust * class_log_prior(ty)).to(device) if cfg.logit_adjust else None
     for step in range(steps):
         idx = order[step * batch:(step + 1) * batch]
         if len(idx) < 2:  # BatchNorm needs two samples
@@ -194,11 +196,11 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, me
         lr = lr_for(cfg, epoch, step, steps)
         for g in opt.param_groups:
             g["lr"] = lr
-        logits, loss = batch_loss(model, xb, yb, cfg)  # yb: labels or distributions
+        logits, loss = batch_loss(model, xb, yb, cfg, adjust)  # yb: labels or distributions
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.sam:
-            sharpness_aware_gradient(model, xb, yb, cfg)
+            sharpness_aware_gradient(model, xb, yb, cfg, adjust)
         opt.step()
         seen += len(idx)
         loss_sum += loss.item() * len(idx)
@@ -246,12 +248,7 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
     train_idx, val_x, val_y, val_name = split_data(ds, cfg.seed)
     train_x, train_y = ds.images[train_idx], ds.labels[train_idx]
     targets = run_targets(cfg, ds, train_idx, out, state is not None, d)
-    if cfg.extra_data:  # faces people gave with their answer (fer/training/contributions.py): training only
-        extra = load_extra(cfg.extra_data)
-        train_x, train_y = np.concatenate([train_x, extra.images]), np.concatenate([train_y, extra.labels])
-        if targets is not None:
-            targets = np.concatenate([targets, label_weight(cfg) * np.eye(len(EMOTIONS), dtype=np.float32)[
-                extra.labels]])
+    train_x, train_y, targets = with_added_faces(cfg, train_x, train_y, targets)
     if cfg.dry_run:
         val_x, val_y = val_x[:256], val_y[:256]
     cfg.input_size = cfg.input_size or DEFAULT_INPUT_SIZE[cfg.arch]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from fer.emotions import EMOTIONS
 from fer.files import atomic_write
 from fer.model import load_checkpoint
 from fer.training import distributed
+from fer.training.archives import load_extra, real_training_faces
 from fer.training.config import TrainConfig
 from fer.training.data import check_trainable, vote_distributions
 from fer.training.teacher import sharpen
@@ -87,3 +89,28 @@ def run_targets(cfg: TrainConfig, ds, train_idx: np.ndarray, out: Path, resuming
         with atomic_write(path) as f:
             np.save(f, targets)
     return targets
+
+
+def with_added_faces(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, targets: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Training with the faces people gave with their answer (--extra-data, fer/training/contributions.py) and the
+    real faces (--real-faces, each --real-weight times; without the --real-fold people): training only, taught
+    their label (its `label_weight` share beside an online teacher)."""
+    added = [load_extra(cfg.extra_data)] if cfg.extra_data else []
+    if cfg.real_faces:
+        added += [real_training_faces(cfg.real_faces, cfg.real_folds, cfg.real_fold)] * cfg.real_weight
+    for extra in added:
+        x, y = np.concatenate([x, extra.images]), np.concatenate([y, extra.labels])
+        if targets is not None:
+            targets = np.concatenate([targets, label_weight(cfg) * np.eye(len(EMOTIONS), dtype=np.float32)[
+                extra.labels]])
+    return x, y, targets
+
+
+def class_log_prior(taught: torch.Tensor) -> torch.Tensor:
+    """log of each class's share of what Training teaches (labels, or target distributions summed): the logit
+    adjustment's offsets. A class never taught gets the smallest share instead of log 0."""
+    counts = (torch.bincount(taught, minlength=len(EMOTIONS)).double() if taught.ndim == 1
+              else taught.double().sum(0))
+    share = counts / counts.sum()
+    return share.clamp_min(share[share > 0].min()).log().float()
