@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from fer.profiles.document import MAX_BYTES, dumps, is_empty, parse
+from fer.profiles.document import MAX_BYTES, Refused, dumps, is_empty, parse, salvage
 from fer.profiles.store import Profile
 
 
@@ -78,11 +78,23 @@ def test_a_write_moves_the_revision():
     (json.dumps({"marks": [{"tconst": f"tt{i}"} for i in range(10_001)]}), "at most 10,000"),
     (b"{\"marks\": [], \"x\": \"" + b"a" * MAX_BYTES + b"\"}", "at most 1 MB"),
     (b"\xff\xfe not utf-8", "not valid JSON"),
+    # issue 49: a time before the first representable one (was an uncaught OverflowError), numbers that are not
+    # finite or out of the slider's range (NaN emptied the list for ever, Infinity failed every page load)
+    (json.dumps({"marks": [{"tconst": "tt1", "updated": "0001-01-01T00:00:00+23:59"}]}), "not a date and time"),
+    ('{"marks": [], "settings": {"filters": {"min_rating": NaN}}}', "minimum rating filter"),
+    ('{"marks": [], "settings": {"filters": {"min_rating": Infinity}}}', "minimum rating filter"),
+    (json.dumps({"marks": [], "settings": {"filters": {"min_rating": 1e308}}}), "minimum rating filter"),
+    (json.dumps({"marks": [], "settings": {"filters": {"min_rating": -5}}}), "minimum rating filter"),
+    (json.dumps({"marks": [], "settings": {"filters": {"years": [2010, 1990]}}}), "years filter"),
+    (json.dumps({"marks": [], "settings": {"filters": {"runtime": [-10**30, 10**30]}}}), "runtime filter"),
+    (json.dumps({"marks": [], "settings": {"mapping": {"preset": ["paper"], "genres": {}}}}), "unknown preset"),
+    (json.dumps({"marks": [], "exported": "x" * 41}), "too long"),
+    (json.dumps({"marks": [], "version": "1"}), "not a profile"),
 ])
 def test_a_bad_document_is_refused_with_one_sentence_and_changes_nothing(text, says):
     p = _filled()
     before = p.export()
-    with pytest.raises(ValueError, match=says) as e:
+    with pytest.raises(Refused, match=says) as e:
         p.restore(parse(text))
     assert "\n" not in str(e.value) and len(str(e.value)) < 200
     assert _content(p.export()) == _content(before)
@@ -116,3 +128,21 @@ def test_the_browsers_text_is_the_same_for_the_same_profile_and_refused_when_too
     monkeypatch.setattr(portable, "MAX_BYTES", len(first) - 1)
     with pytest.raises(ValueError, match="outgrown what this browser keeps"):
         portable.stored_text(p.export())
+
+
+def test_salvage_takes_what_can_be_read_of_a_refused_copy():
+    """A newer version's copy, or one with a damaged entry: parse refuses it whole; the person who chooses to
+    import what can be read gets every entry that passes on its own, as a document parse takes."""
+    doc = _filled().export()
+    doc["version"] = 2
+    doc["marks"].append({"tconst": "tt0000001", "rating": 7})  # damaged
+    doc["settings"]["filters"]["min_rating"] = float("nan")
+    text = json.dumps(doc)
+    with pytest.raises(Refused):
+        parse(text)
+    kept = salvage(text)
+    assert kept == parse(dumps(kept))
+    assert {m["tconst"] for m in kept["marks"]} == {"tt0111161", "tt0068646", "tt0071562"}
+    assert kept["settings"]["filters"] == {"mix": True, "years": [1990, 2010]}
+    assert kept["settings"]["mapping"] == doc["settings"]["mapping"] and kept["answers"] == doc["answers"]
+    assert salvage("not json") is None and salvage("[1]") is None and salvage('{"marks": 3}') is None
