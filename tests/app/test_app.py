@@ -542,3 +542,20 @@ def test_the_owner_picks_the_face_detector_in_the_secrets(app):
         assert not at.exception and no_face(at) != found
         assert (name == "mtcnn") == any("face detector 'mtcnn' in the secrets is unknown" in w.value
                                          for w in at.warning)
+
+
+def test_the_pages_keep_only_the_session_keys_ui_state_names():
+    """Every key the main page reads or writes in st.session_state is named (and explained) in ui/state.py: a new
+    key added anywhere else fails here until it is named there."""
+    import re
+
+    from ui.state import KEYS
+
+    used = set()
+    for path in [ROOT / "app.py", *sorted((ROOT / "ui").glob("*.py"))]:
+        text = path.read_text()
+        used |= set(re.findall(r"session_state(?:\.get|\.pop|\.setdefault)?[\[(]\"([a-z_]+)\"", text))
+        used |= {k for call in re.findall(r"session_state\.update\(([^)]*)\)", text)
+                 for k in re.findall(r"\b([a-z_]+)=", call)}
+    assert used and "profile" in used
+    assert used <= set(KEYS), f"not named in ui/state.py: {sorted(used - set(KEYS))}"

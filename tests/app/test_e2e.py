@@ -451,7 +451,7 @@ def test_two_replicas_share_a_logged_in_persons_profile_through_postgresql(brows
             _settled(page)
             _row(sidebar, liked).locator("button").nth(1).click()
             expect(_row(sidebar, liked).locator("button").nth(1)).to_have_attribute("aria-pressed", "true")
-            # The control shows the press at once; the mark is the server's next run's to write (app.record_marks).
+            # The control shows the press at once; the server's next run writes the mark (ui.film_list.record_marks).
             _until(lambda: PgProfile(database, "ana@example.org").ratings().get(liked) == 1, "the thumb was stored")
             page.close()
             page, sidebar, films = _open_with_photo(context, two.replace("127.0.0.1", "localhost"), face_png)

@@ -1,0 +1,92 @@
+"""The visitor's profile kept in their own browser (public deploys): a localStorage entry written and read by a
+small component whose JavaScript is browser.js."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from fer.profiles.document import is_empty, parse, stored_text
+from fer.profiles.store import Profile, ProfileError
+from fer.server import access
+from ui.state import reload_profile
+
+BROWSER_KEY = "mood-to-movie/profile"  # the browser's localStorage entry (one per site)
+# NOTE: runs in the visitor's page, not on the server (browser.js says what it does). Streamlit's own component
+# API (st.components.v2, no package); its answers are state values: one rerun when they change.
+BROWSER_JS = (Path(__file__).parent / "browser.js").read_text(encoding="utf-8")
+browser_store = st.components.v2.component("mood_to_movie.browser_profile", js=BROWSER_JS)
+
+
+def keeps_in_browser() -> bool:
+    """An anonymous visitor of a public deploy: their profile lives in their own browser, none on the server."""
+    return access.hosted() and not access.account_id(st.user)
+
+
+def browser_copy() -> str | None:
+    """The profile text this browser holds ("" for none) once its storage answered; None until then."""
+    if st.session_state.get("browser_erased"):
+        return ""
+    return (st.session_state.get("browser_profile") or {}).get("stored")
+
+
+def take_browser_copy(profile: Profile) -> bool:
+    """Brings the browser's copy into a visitor's session profile when its storage answers, and again whenever
+    another tab of this browser changed it (that tab started from this copy, so its copy replaces this one).
+    False on a public deploy's first run while the storage has not answered (the profile's parts wait one run
+    for it, so no widget is drawn at a default the copy then changes); a late answer still restores, with new
+    widgets."""
+    if not access.hosted():
+        return True
+    stored = browser_copy()
+    if stored is None:
+        first = not st.session_state.get("browser_waited")
+        st.session_state["browser_waited"] = True
+        return not first
+    if st.session_state.get("browser_taken") == stored:
+        return True
+    changed_elsewhere = st.session_state.get("browser_read", False)
+    st.session_state.update(browser_read=True, browser_taken=stored)
+    if keeps_in_browser() and (stored or changed_elsewhere):
+        try:
+            profile.restore(parse(stored) if stored else None, replace=changed_elsewhere)
+        except (ValueError, ProfileError) as e:
+            st.session_state["profile_error"] = f"The profile kept in this browser could not be read: {e} It " \
+                "stays there untouched until you mark something."
+            return True
+        reload_profile(profile)
+    return True
+
+
+def browser_sync(key: str) -> None:
+    """Mounts the browser's storage (public deploys only). A visitor's session profile is written there whenever
+    it changed (removed when empty); a logged-in account's profile never is (a shared computer keeps nothing)."""
+    if not access.hosted():
+        return
+    read = bool(st.session_state.get("browser_read"))
+    data = {"key": BROWSER_KEY, "read": not read and key == "browser_profile",
+            "listen": key == "browser_profile" and keeps_in_browser(),
+            "erase": bool(st.session_state.get("browser_erased"))}
+    # NOTE: the document goes out only when the profile changed since this mount last sent it: the webcam's
+    # list reruns every second, and a profile can be 1 MB.
+    sent, version = st.session_state.setdefault("browser_sent", {}), None
+    if read and keeps_in_browser():
+        profile = st.session_state["profile"]
+        version = (id(profile), profile.revision)
+        if sent.get(key) != version:
+            data.update(browser_document(profile))
+    browser_store(key=key, data=data, on_stored_change=lambda: None, on_failed_change=lambda: None)
+    sent[key] = version
+
+
+def browser_document(profile: Profile) -> dict:
+    """{"save": text} or {"erase": True} for the profile as it is now."""
+    try:
+        doc = profile.export()
+        return {"erase": True} if is_empty(doc) else {"save": stored_text(doc)}
+    except ProfileError:
+        return {}
+    except ValueError as e:  # outgrown the browser's copy
+        st.session_state["profile_error"] = str(e)
+        return {}

@@ -1,0 +1,50 @@
+"""Emotion -> genre: the mapping editor and the mapping it makes (a preset, with this person's changes)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fer.emotions import EMOTIONS
+from fer.genres import GENRES, PRESETS, build_mapping
+from ui.state import save, wkey
+
+
+def current_mapping() -> dict[str, str]:
+    """Emotion -> genre from the mapping editor: the chosen preset, with the user's per-emotion changes."""
+    preset = st.session_state.get(wkey("preset"), _saved_mapping()["preset"])
+    return build_mapping(preset, {e: st.session_state.get(wkey(f"genre_{preset}_{e}"), _mapping_default(preset, e))
+                                  for e in EMOTIONS})
+
+
+def _saved_mapping() -> dict:
+    saved = st.session_state.get("saved", {}).get("mapping") or {}
+    return {"preset": saved.get("preset") if saved.get("preset") in PRESETS else "paper",
+            "genres": saved.get("genres") or {}}
+
+
+def _mapping_default(preset: str, emotion: str) -> str:
+    saved = _saved_mapping()
+    genre = saved["genres"].get(emotion) if saved["preset"] == preset else None
+    return genre if genre in GENRES else PRESETS[preset][emotion]
+
+
+def _save_mapping() -> None:
+    save("mapping", {"preset": st.session_state[wkey("preset")], "genres": current_mapping()})
+
+
+def mapping_editor() -> None:
+    """Preset, then one genre per emotion. Each preset has its own widgets, whose defaults are the preset
+    (or what this person chose before, from their profile).
+
+    NOTE: defaults go to the widgets, never into st.session_state. A value written there in a run that a
+    click interrupts before the widget is drawn is used by the server on the next run, but the browser
+    draws the widget at its own default (the first genre, Action) and sends that back: the recommendations
+    switched genre by themselves in about half of the browser starts in which Photo was clicked at once.
+    """
+    with st.expander("Emotion → genre"):
+        presets = list(PRESETS)
+        preset = st.selectbox("Preset", presets, index=presets.index(_saved_mapping()["preset"]), key=wkey("preset"),
+                              on_change=_save_mapping)
+        for e in EMOTIONS:
+            st.selectbox(e.capitalize(), GENRES, index=GENRES.index(_mapping_default(preset, e)),
+                         key=wkey(f"genre_{preset}_{e}"), on_change=_save_mapping)
