@@ -217,8 +217,9 @@ def _image_pixels(data: bytes, name: str, source: str) -> int:
     return w * h
 
 
-def load_real_faces(root: str | Path) -> tuple[FaceDataset, np.ndarray]:
-    """(faces, person of each) from a folder of <emotion>/<person>_*.png, e.g. ../shared/datasets/ckplus-dev.
+def load_real_faces(root: str | Path) -> tuple[FaceDataset, np.ndarray, np.ndarray]:
+    """(faces, person of each, file name of each without its suffix) from a folder of <emotion>/<person>_*.png,
+    e.g. ../shared/datasets/ckplus-dev.
 
     The person is the file name up to its first "_" (CK+'s S###): real faces are split by person, never by
     file, because one person's photos of one expression are near copies. All faces are split "Training".
@@ -232,12 +233,12 @@ def load_real_faces(root: str | Path) -> tuple[FaceDataset, np.ndarray]:
     if not entries:
         raise ValueError(f"{root}: no folder named after an emotion ({', '.join(EMOTIONS)}).")
     ds = _from_entries(entries, str(root), required=("Training",))
-    people = np.array([PurePosixPath(name).name.split("_")[0] for name, _, _ in entries
-                       if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
-                       and not PurePosixPath(name).name.startswith(".")])
-    if len(people) != len(ds):
-        raise ValueError(f"{root}: {len(ds)} faces but {len(people)} names; name each file <person>_*.png.")
-    return ds, people
+    names = np.array([PurePosixPath(name).stem for name, _, _ in entries
+                      if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+                      and not PurePosixPath(name).name.startswith(".")])
+    if len(names) != len(ds):
+        raise ValueError(f"{root}: {len(ds)} faces but {len(names)} names; name each file <person>_*.png.")
+    return ds, np.array([n.split("_")[0] for n in names]), names
 
 
 def person_folds(people: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -254,7 +255,7 @@ def person_folds(people: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 def real_training_faces(root: str | Path, k: int, fold: int | None) -> FaceDataset:
     """The real faces a run trains on: every person's, or (fold given) those of the people outside that fold,
     who alone are then scored (benchmarks/ckplus.py --folds)."""
-    ds, people = load_real_faces(root)
+    ds, people, _ = load_real_faces(root)
     if fold is None:
         return ds
     if not 0 <= fold < k:

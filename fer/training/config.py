@@ -60,6 +60,9 @@ class TrainConfig:
     align: bool = _opt(False, "train on faces aligned by their eyes (fer/vision/align.py); the app then aligns the "
                               "faces it reads")
     init: str | None = _opt(None, "a checkpoint of the same net to start from (fine-tuning)")
+    tune_last: int | None = _opt(None, "train only the last K convolutions of the net's features and its head; the "
+                                       "others keep their weights and BatchNorm statistics (with --init: a cheap "
+                                       "fine-tune, no gradient through the early layers)")
     swa_start: int | None = _opt(None, "average the weights after each epoch from this one on, at the constant "
                                        "--swa-lr")
     swa_lr: float = _opt(0.01, "the learning rate of the averaged epochs")

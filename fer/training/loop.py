@@ -70,6 +70,16 @@ def init_weights(model: torch.nn.Module, cfg: TrainConfig) -> None:
     model.load_state_dict(source.state_dict())
 
 
+def frozen(model: torch.nn.Module, cfg: TrainConfig) -> list[torch.nn.Module]:
+    """The modules --tune-last leaves as they are: every layer of `features` before its last K convolutions."""
+    if cfg.tune_last is None:
+        return []
+    convs = [i for i, m in enumerate(model.features) if isinstance(m, torch.nn.Conv2d)]
+    if not 0 < cfg.tune_last <= len(convs):
+        raise ValueError(f"--tune-last {cfg.tune_last}: the {cfg.arch} net has {len(convs)} convolutions.")
+    return list(model.features[:convs[-cfg.tune_last]])
+
+
 def swa_batches(tx: torch.Tensor, cfg: TrainConfig, meta: dict, device, n: int = 64):
     """n augmented training batches, the same every time: what the average's BatchNorm statistics are measured on
     (its running statistics are not an average of the members'). 64 × 128 faces settle them well."""
@@ -172,6 +182,8 @@ def train_epoch(model, opt, cfg: TrainConfig, tx, ty, epoch: int, steps: int, me
     (after `mixup`, when the run mixes).
     """
     model.train()
+    for m in frozen(getattr(model, "module", model), cfg):
+        m.eval()  # BatchNorm statistics too stay as they were
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)  # per-epoch stream: resumable
     if d.world == 1:
         order, batch = torch.randperm(len(ty), generator=gen), cfg.batch_size
@@ -267,6 +279,8 @@ def _train(cfg: TrainConfig, state: dict | None, out: Path, threads: int, epochs
         history = saved_history(state, out)
     elif cfg.init:
         init_weights(model, cfg)
+    for m in frozen(model, cfg):
+        m.requires_grad_(False)
     # The running average of the weights (SWA), kept by the process that validates.
     swa = torch.optim.swa_utils.AveragedModel(model) if cfg.swa_start is not None and d.main else None
     if swa is not None and state is not None and "swa" in state:
