@@ -1,27 +1,34 @@
-"""What strangers' uploads cost the server's memory: `streamlit run app.py` in public mode, six browser sessions
-each sending uploads straight to Streamlit's upload endpoint (as a script can; no widget ever reads them).
+"""What strangers' uploads cost the server's memory: `streamlit run app.py` in public mode, SESSIONS scripted
+sessions at once, each sending files straight to Streamlit's upload endpoint (no browser, no widget ever reads
+them), the way a script can.
 
-    python -m benchmarks.upload_memory [--sessions 6] [--uploads 10] [--mb 24]
+    python -m benchmarks.upload_memory [--sessions 40] [--mb 24 5] [--no-page-run] [--wait 10]
 
-Each session first uploads a small photo through the page (to learn its upload address and XSRF token), then
-one 100 MB file (refused: over server.maxUploadSize) and UPLOADS files of MB megabytes (each under it).
-Printed: the server's resident memory before and after, and what each request got. Needs /usr/bin/chromium.
+Each session opens Streamlit's socket (loopback only), asks for upload addresses (the BackMsg a file widget
+sends; no page run) and PUTs one file of each size in --mb; all sessions at once. First one visitor's page runs
+(that run installs fer.server.uploads; --no-page-run: none does, Streamlit's own behaviour). Printed: the
+server's resident memory idle (after that page run), its peak while the files arrive (sampled every 50 ms),
+after them, and --wait seconds after every socket closed; with the bytes Streamlit's upload store holds
+(its /_stcore/metrics). Bounded: at most 100 sessions, 25 MB a file, 120 s of uploading.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
-import numpy as np
 import requests
 
-from benchmarks.concurrent_marks import CHROMIUM, PHOTO_INPUT
 from tests.launch import serve
+
+MAX_SESSIONS, MAX_MB, TIME_LIMIT_S = 100, 25, 120
+BOUNDARY = "fer-upload-memory"
 
 
 def rss_mb(pid: int) -> float:
@@ -29,52 +36,139 @@ def rss_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
 
-def main(argv: list[str] | None = None) -> int:
-    from playwright.sync_api import sync_playwright
+def store_mb(url: str) -> float:
+    """Bytes in Streamlit's upload store, from its own metrics (0 when it holds nothing); after Streamlit's 5 s
+    cache of that figure ran out."""
+    time.sleep(5.5)
+    text = requests.get(f"{url}/_stcore/metrics", params={"families": "cache_memory_bytes"}, timeout=30).text
+    found = re.search(r'cache_type="UploadedFileManager"[^}]*}\s+(\d+)', text)
+    return int(found.group(1)) / 2**20 if found else 0.0
 
+
+def body_file(folder: Path, mb: int) -> Path:
+    """A multipart body with one file of `mb` MB, written once and streamed by every session (the client's
+    memory is not the server's)."""
+    path = folder / f"body{mb}.bin"
+    with open(path, "wb") as f:
+        f.write(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="f{mb}.png"\r\n'
+                "Content-Type: image/png\r\n\r\n".encode())
+        f.write(bytes(mb << 20))
+        f.write(f"\r\n--{BOUNDARY}--\r\n".encode())
+    return path
+
+
+class Session:
+    """One scripted visitor: its socket, and the upload addresses the server gave it."""
+
+    def __init__(self, ws, urls: list[str]) -> None:
+        self.ws, self.urls = ws, urls
+
+
+async def open_session(url: str, files: int, run_page: bool = False):
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ClientState_pb2 import ClientState
+    from streamlit.proto.Common_pb2 import FileURLsRequest
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    ws = await websockets.connect(url.replace("http", "ws") + "/_stcore/stream", subprotocols=["streamlit"],
+                                  max_size=None, open_timeout=60)
+    if run_page:
+        await ws.send(BackMsg(rerun_script=ClientState()).SerializeToString())
+    ask = BackMsg(file_urls_request=FileURLsRequest(request_id="r", file_names=[f"f{i}" for i in range(files)]))
+    await ws.send(ask.SerializeToString())
+    urls, finished = [], not run_page
+    while not (urls and finished):
+        msg = ForwardMsg()
+        msg.ParseFromString(await asyncio.wait_for(ws.recv(), 120))
+        kind = msg.WhichOneof("type")
+        if kind == "file_urls_response":
+            urls = [f.upload_url for f in msg.file_urls_response.file_urls]
+        finished = finished or kind == "script_finished"
+    return Session(ws, urls)
+
+
+def put(url: str, path: Path, cookie: str, deadline: float) -> int:
+    with open(path, "rb") as body:
+        r = requests.put(url, data=body, timeout=max(1.0, deadline - time.monotonic()),
+                         headers={"X-Xsrftoken": cookie, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                                  "Content-Length": str(path.stat().st_size)},
+                         cookies={"_streamlit_xsrf": cookie})
+    return r.status_code
+
+
+class Peak:
+    """The server's largest resident memory while it runs (sampled every 50 ms)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.mb, self._stop = pid, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.mb = max(self.mb, rss_mb(self.pid))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.mb
+
+
+async def attack(url: str, pid: int, a: argparse.Namespace, bodies: list[Path]) -> dict:
+    cookie = requests.get(f"{url}/_stcore/health", timeout=30).cookies["_streamlit_xsrf"]
+    visitor = await open_session(url, 1, run_page=a.page_run) if a.page_run else None
+    await asyncio.sleep(3)  # the page run's after-effects settle
+    out = {"idle": rss_mb(pid), "store_idle": store_mb(url)}
+    sessions = await asyncio.gather(*(open_session(url, len(bodies)) for _ in range(a.sessions)))
+    peak, deadline, codes = Peak(pid), time.monotonic() + TIME_LIMIT_S, {}
+    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(a.sessions) as pool:
+
+        def one_session(s: Session) -> list[int]:
+            return [put(f"{url}{u}", body, cookie, deadline) for u, body in zip(s.urls, bodies)]
+
+        for got in await asyncio.gather(*(loop.run_in_executor(pool, one_session, s) for s in sessions)):
+            for code in got:
+                codes[code] = codes.get(code, 0) + 1
+    out.update(seconds=time.monotonic() - started, codes=codes, peak=peak.stop(), after=rss_mb(pid),
+               store_after=store_mb(url))
+    for s in sessions + ([visitor] if visitor else []):
+        await s.ws.close()
+    await asyncio.sleep(a.wait)
+    out.update(closed=rss_mb(pid), store_closed=store_mb(url))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sessions", type=int, default=6)
-    p.add_argument("--uploads", type=int, default=10)
-    p.add_argument("--mb", type=int, default=24)
+    p.add_argument("--sessions", type=int, default=40)
+    p.add_argument("--mb", type=int, nargs="+", default=[24, 5], help="one file of each size per session")
+    p.add_argument("--no-page-run", dest="page_run", action="store_false",
+                   help="no visitor's page runs first (nothing of the app is installed)")
+    p.add_argument("--wait", type=float, default=10, help="seconds after the sockets close before the last reading")
     p.add_argument("--port", type=int, default=8778)
     a = p.parse_args(argv)
+    if not 1 <= a.sessions <= MAX_SESSIONS or not all(1 <= mb <= MAX_MB for mb in a.mb) or not 0 <= a.wait <= 300:
+        raise SystemExit(f"At most {MAX_SESSIONS} sessions, files of 1 to {MAX_MB} MB, a wait of at most 300 s.")
     with tempfile.TemporaryDirectory() as tmp:
-        photo = Path(tmp) / "small.png"
-        cv2.imwrite(str(photo), np.full((240, 320, 3), 128, np.uint8))
+        bodies = [body_file(Path(tmp), mb) for mb in a.mb]
         server = serve(a.port, FER_PUBLIC="1", FER_RUNS=str(Path(tmp) / "runs"))
         url = f"http://127.0.0.1:{a.port}"
         try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-                pages, targets = [], []
-                for _ in range(a.sessions):
-                    page = browser.new_context().new_page()
-                    page.goto(url)
-                    page.get_by_text("Photo", exact=True).first.click()
-                    with page.expect_request(lambda r: "/_stcore/upload_file/" in r.url and r.method == "PUT") as req:
-                        page.locator(PHOTO_INPUT).set_input_files(str(photo))
-                    pages.append(page)
-                    targets.append((req.value.url.rsplit("/", 1)[0], req.value.headers.get("x-xsrftoken", "")))
-                time.sleep(2)  # the small photos' reruns settle
-                before = rss_mb(server.pid)
-                results: dict[str, int] = {}
-                big, small = bytes(100 << 20), bytes(a.mb << 20)
-                for page, (base, token) in zip(pages, targets):
-                    # Plain HTTP with the page's cookies (the XSRF cookie): Playwright's own request API
-                    # pipes each body through its driver and took minutes per session.
-                    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
-                    for i, data in enumerate([big] + [small] * a.uploads):
-                        r = requests.put(f"{base}/probe{i}", headers={"X-Xsrftoken": token}, cookies=cookies,
-                                         files={"file": (f"f{i}.png", data, "image/png")}, timeout=120)
-                        label = "100 MB" if i == 0 else f"{a.mb} MB"
-                        results[f"{label} -> {r.status_code}"] = results.get(f"{label} -> {r.status_code}", 0) + 1
-                after = rss_mb(server.pid)
-                browser.close()
+            r = asyncio.run(attack(url, server.pid, a, bodies))
         finally:
             server.terminate()
             server.wait(10)
-    print(f"{a.sessions} sessions: {', '.join(f'{n} x {k}' for k, n in results.items())}; server RSS "
-          f"{before:.0f} MB before, {after:.0f} MB after ({after - before:+.0f} MB)")
+    codes = ", ".join(f"{n} x HTTP {c}" for c, n in sorted(r["codes"].items()))
+    print(f"{a.sessions} sessions x ({' + '.join(f'{mb} MB' for mb in a.mb)}), "
+          f"{'after one page run' if a.page_run else 'no page run'}: {codes} in {r['seconds']:.1f} s")
+    print(f"server RSS: idle {r['idle']:.0f} MB, peak {r['peak']:.0f} MB ({r['peak'] - r['idle']:+.0f}), after "
+          f"{r['after']:.0f} MB ({r['after'] - r['idle']:+.0f}), {a.wait:g} s after every socket closed "
+          f"{r['closed']:.0f} MB ({r['closed'] - r['idle']:+.0f})")
+    print(f"upload store: idle {r['store_idle']:.0f} MB, after {r['store_after']:.0f} MB, closed "
+          f"{r['store_closed']:.0f} MB")
     return 0
 
 
