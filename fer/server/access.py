@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import stat
 import threading
@@ -163,7 +164,8 @@ class PasswordGate:
                                  hashlib.sha256(config.owner_password.encode()).digest())
         with self._lock:
             if ok:
-                self._tries.pop(f"ip:{client}", None)
+                for key in self._keys(client)[1:]:
+                    self._tries.pop(key, None)
                 return True
             if len(self._tries) > MAX_CLIENTS:  # addresses are cheap: forget those not locked out now
                 self._tries = {k: t for k, t in self._tries.items() if k == SERVER or t.locked_until > now}
@@ -179,7 +181,25 @@ class PasswordGate:
 
     @staticmethod
     def _keys(client: str | None) -> list[str]:
-        return [SERVER] + ([f"ip:{client}"] if client else [])
+        key = client_key(client)
+        return [SERVER] + ([f"ip:{key}"] if key else [])
+
+
+def client_key(address: str | None) -> str | None:
+    """What per-address limits count a client address as (`st.context.ip_address`, the socket's peer; README,
+    "Deploying", says when a proxy's X-Forwarded-For replaces it): IPv4 as is, also when IPv6-mapped (Streamlit
+    listens on both, so a local proxy shows as ::ffff:127.0.0.1); IPv6 by its /64 (one host or household is given
+    a whole /64); None for none, a loopback address (this machine, or a proxy on it that forwards nothing: every
+    visitor would share it) and anything unreadable."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%")[0])
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback or ip.is_unspecified:
+        return None
+    return str(ip) if ip.version == 4 else str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 GATE = PasswordGate()

@@ -6,14 +6,18 @@ labelled with their own answer, and used for training only after the owner has l
                                                     `python -m fer.train --extra-data runs/contributed` reads
 
 A crop is named by a perceptual hash of its pixels, so the same face given again (or with a few pixels
-changed) is refused, not stored twice. SESSION_QUOTA crops per browser session and SERVER_QUOTA waiting
-on the server bound what strangers can write. Nothing else about the person is kept; each contributor can
-delete what they gave (the app remembers the names it wrote for that browser session only).
+changed) is refused, not stored twice. SESSION_QUOTA crops per browser session, ADDRESS_QUOTA waiting from one
+client address (a stranger opens sessions for free, addresses cost more) and SERVER_QUOTA waiting on the server
+bound what strangers can write. Nothing else about the person is kept: the addresses are remembered in this
+process's memory only, never written; each contributor can delete what they gave (the app remembers the names
+it wrote for that browser session only). The address is Streamlit's `st.context.ip_address` (README, "Deploying":
+behind a proxy every visitor may share one, and then this quota acts server-wide).
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -21,13 +25,16 @@ import numpy as np
 
 from fer.emotions import EMOTIONS
 from fer.files import atomic_write
-from fer.server.access import Owner, require
+from fer.server.access import Owner, client_key, require
 
 PENDING, APPROVED = "pending", "train"
 SESSION_QUOTA = 20  # crops one browser session may give
+ADDRESS_QUOTA = 60  # crops from one client address waiting for review (a household or office shares one)
 SERVER_QUOTA = 500  # crops waiting for review on the server
+MAX_ADDRESSES = 10_000  # addresses remembered (the oldest forgotten first)
 NEAR = 4  # hashes this many bits apart (of 64) are the same face
 _WRITE = threading.Lock()  # NOTE: the quota and duplicate checks and the write are one step for every session
+_BY_ADDRESS: OrderedDict[str, list[Path]] = OrderedDict()  # client address -> crops it gave (under _WRITE)
 
 
 class ContributionRefused(ValueError):
@@ -49,9 +56,10 @@ def _stored(root: Path) -> list[Path]:
     return [p for state in (PENDING, APPROVED) for p in (root / state).glob("*/*.png")]
 
 
-def contribute(root: Path, emotion: str, crop: np.ndarray, given_here: int = 0) -> Path:
+def contribute(root: Path, emotion: str, crop: np.ndarray, given_here: int = 0, client: str | None = None) -> Path:
     """Write one 48x48 grey crop under root/pending/<emotion>/ and return its path. `given_here`: how many
-    this browser session gave already. ContributionRefused for a duplicate or a full quota."""
+    this browser session gave already; `client`: the session's client address (None: unknown, as on the
+    server's own machine). ContributionRefused for a duplicate or a full quota."""
     if emotion not in EMOTIONS:
         raise ValueError(f"unknown emotion {emotion!r}.")
     if crop.shape != (48, 48) or crop.dtype != np.uint8:
@@ -62,17 +70,26 @@ def contribute(root: Path, emotion: str, crop: np.ndarray, given_here: int = 0) 
     ok, png = cv2.imencode(".png", crop)
     if not ok:
         raise ValueError("the face crop could not be encoded.")
-    h = face_hash(crop)
+    h, client = face_hash(crop), client_key(client)
     with _WRITE:
         stored = _stored(root)
         if any(bin(int(h, 16) ^ int(p.stem, 16)).count("1") <= NEAR for p in stored if _is_hash(p.stem)):
             raise ContributionRefused("This face crop was given already; it is not kept twice.")
         if sum(p.parent.parent.name == PENDING for p in stored) >= SERVER_QUOTA:
             raise ContributionRefused("Enough face crops are waiting for review; yours was not kept this time.")
+        waiting = [p for p in _BY_ADDRESS.get(client, []) if p.is_file()] if client else []
+        if len(waiting) >= ADDRESS_QUOTA:
+            raise ContributionRefused(f"{ADDRESS_QUOTA} face crops from your network are waiting for review, the "
+                                      "most we keep from one place; thank you.")
         path = root / PENDING / emotion / f"{h}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as f:
             f.write(png.tobytes())
+        if client:
+            _BY_ADDRESS[client] = [*waiting, path]
+            _BY_ADDRESS.move_to_end(client)
+            while len(_BY_ADDRESS) > MAX_ADDRESSES:
+                _BY_ADDRESS.popitem(last=False)
     return path
 
 

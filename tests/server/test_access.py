@@ -337,6 +337,22 @@ def test_a_shared_object_is_built_once_while_many_sessions_ask_for_it():
 
 
 
+def test_client_addresses_count_as_one_host_and_a_local_proxy_is_no_address():
+    """Issue 49: Streamlit listens on IPv4 and IPv6, so one IPv4 client can show as ::ffff:a.b.c.d; an IPv6 host
+    picks any of the 2^64 addresses of its /64; a proxy on the same machine that forwards nothing shows every
+    visitor as ::ffff:127.0.0.1 (measured), which must not lock everybody out as one address."""
+    assert access.client_key("::ffff:203.0.113.7") == access.client_key("203.0.113.7") == "203.0.113.7"
+    assert access.client_key("2001:db8:1:2::1") == access.client_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert [access.client_key(a) for a in ("::ffff:127.0.0.1", "127.0.0.1", "::1", None, "", "x")] == [None] * 6
+    gate, config, now = PasswordGate(), AccessConfig(owner_password="right"), 1000.0
+    for i in range(access.MAX_TRIES):
+        gate.check(config, "wrong", f"2001:db8:1:2::{i + 1:x}", now)
+    assert gate.locked_for("2001:db8:1:2::99", now) > 0 and gate.locked_for("2001:db8:1:3::1", now) == 0
+    for _ in range(access.MAX_TRIES):
+        gate.check(config, "wrong", "::ffff:127.0.0.1", now)
+    assert gate.locked_for("::ffff:127.0.0.1", now) == 0  # only the server-wide count saw them
+
+
 def test_the_owner_reviews_given_crops_and_a_visitor_never_sees_them(env, monkeypatch):
     import numpy as np
 
