@@ -12,9 +12,10 @@ import hashlib
 
 import streamlit as st
 from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from fer.server import access
-from fer.server.uploads import cap_sessions
+from fer.server.uploads import bound_uploads
 from fer.vision.images import MAX_UPLOAD_MB
 from ui.browser import browser_sync, take_browser_copy
 from ui.inputs import live_recommendations, photo_recommendations, still_image, webcam
@@ -76,10 +77,11 @@ def mood_page() -> None:
 
 
 def main() -> None:
-    """Bounds the uploads every session holds, names the pages in the sidebar (a file-named "app" entry
-    otherwise) and runs the chosen one."""
-    if runtime.exists():
-        cap_sessions(runtime.get_instance().uploaded_file_mgr)
+    """Bounds the uploads the server holds (says so to a visitor whose file it let go), names the pages in the
+    sidebar (a file-named "app" entry otherwise) and runs the chosen one."""
+    if runtime.exists() and (note := bound_uploads(runtime.get_instance(),
+                                                   getattr(get_script_run_ctx(), "session_id", None))):
+        st.warning(note)
     page = st.navigation([st.Page(mood_page, title="Mood to movie", icon="🎬", default=True),
                           st.Page("pages/1_Train_and_evaluate.py", title="Train and evaluate", icon="🧪")])
     if page.title != "Mood to movie":

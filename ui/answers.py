@@ -45,7 +45,8 @@ def not_sure(reading: Reading, key: str) -> Reading | None:
     if crop is not None and st.session_state.get("contribute"):
         given = st.session_state.setdefault("contributed", [])
         try:
-            given.append(str(contribute(contributed_dir(runs_dir()), choice, crop, len(given))))
+            given.append(str(contribute(contributed_dir(runs_dir()), choice, crop, len(given),
+                                        client=st.context.ip_address)))
         except ContributionRefused as e:
             st.session_state["profile_error"] = str(e)
         except OSError as e:  # a full or read-only disk: the answer still counts, the crop is not kept
