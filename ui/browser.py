@@ -1,5 +1,6 @@
 """The visitor's profile kept in their own browser (public deploys): a localStorage entry written and read by a
-small component whose JavaScript is browser.js."""
+small component whose JavaScript is browser.js. The app never destroys a copy it cannot read (a newer version's,
+a damaged one): it is kept as it is, and nothing is written there until the visitor chooses what to do with it."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer.profiles.document import is_empty, parse, stored_text
+from fer.profiles.document import Refused, is_empty, parse, salvage, stored_text
 from fer.profiles.store import Profile, ProfileError
 from fer.server import access
 from ui.state import reload_profile
+from ui.text import literal
 
 BROWSER_KEY = "mood-to-movie/profile"  # the browser's localStorage entry (one per site)
 # NOTE: runs in the visitor's page, not on the server (browser.js says what it does). Streamlit's own component
@@ -44,19 +46,59 @@ def take_browser_copy(profile: Profile) -> bool:
         first = not st.session_state.get("browser_waited")
         st.session_state["browser_waited"] = True
         return not first
-    if st.session_state.get("browser_taken") == stored:
-        return True
-    changed_elsewhere = st.session_state.get("browser_read", False)
-    st.session_state.update(browser_read=True, browser_taken=stored)
-    if keeps_in_browser() and (stored or changed_elsewhere):
-        try:
-            profile.restore(parse(stored) if stored else None, replace=changed_elsewhere)
-        except (ValueError, ProfileError) as e:
-            st.session_state["profile_error"] = f"The profile kept in this browser could not be read: {e} It " \
-                "stays there untouched until you mark something."
-            return True
-        reload_profile(profile)
+    if st.session_state.get("browser_taken") != stored:
+        changed_elsewhere = st.session_state.get("browser_read", False)
+        st.session_state.update(browser_read=True, browser_taken=stored)
+        if keeps_in_browser() and (stored or changed_elsewhere):
+            _take(profile, stored, changed_elsewhere)
+    if keeps_in_browser() and st.session_state.get("browser_kept"):
+        _offer_choice(profile)
     return True
+
+
+def _take(profile: Profile, stored: str, replace: bool) -> None:
+    try:
+        doc = parse(stored) if stored else None
+    except Refused as e:  # kept as it is: browser_sync writes nothing there until the visitor chooses
+        st.session_state["browser_kept"] = (stored, str(e))
+        return
+    st.session_state.pop("browser_kept", None)
+    try:
+        profile.restore(doc, replace=replace)
+    except ProfileError as e:
+        st.session_state["profile_error"] = str(e)
+        return
+    reload_profile(profile)
+
+
+def _offer_choice(profile: Profile) -> None:
+    """The copy this app could not read: one sentence, its reason, and the visitor's three ways on."""
+    text, why = st.session_state["browser_kept"]
+    readable = salvage(text)
+    with st.container(border=True):
+        st.warning("This browser keeps a profile this app cannot read, and it stays there as it is until you "
+                   "choose below (until then your marks last for this tab only).")
+        st.caption(literal(why))
+        c1, c2, c3 = st.columns(3)
+        c1.download_button("Download it as it is", text.encode("utf-8", "replace"), "mood-to-movie-kept-profile.json",
+                           "application/json", key="browser_kept_download")
+        c2.button("Import what can be read", key="browser_kept_import", on_click=_choose, args=(profile, readable),
+                  disabled=readable is None or is_empty(readable),
+                  help="Every mark, setting and answer of it that this app can read joins your profile here; "
+                       "then your profile replaces the copy in this browser.")
+        c3.button("Start fresh", key="browser_kept_fresh", on_click=_choose, args=(profile, None),
+                  help="Your profile here (what you marked in this tab) replaces the copy in this browser.")
+
+
+def _choose(profile: Profile, readable: dict | None) -> None:
+    try:
+        if readable is not None:
+            profile.restore(readable)
+    except ProfileError as e:
+        st.session_state["profile_error"] = str(e)
+        return
+    st.session_state.pop("browser_kept", None)
+    reload_profile(profile)
 
 
 def browser_sync(key: str) -> None:
@@ -71,7 +113,7 @@ def browser_sync(key: str) -> None:
     # NOTE: the document goes out only when the profile changed since this mount last sent it: the webcam's
     # list reruns every second, and a profile can be 1 MB.
     sent, version = st.session_state.setdefault("browser_sent", {}), None
-    if read and keeps_in_browser():
+    if read and keeps_in_browser() and not st.session_state.get("browser_kept"):
         profile = st.session_state["profile"]
         version = (id(profile), profile.revision)
         if sent.get(key) != version:

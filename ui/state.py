@@ -28,6 +28,8 @@ KEYS = {
     "browser_waited": "the first run waited for the browser's answer",
     "browser_erased": "the browser's copy was moved into an account: it is removed there",
     "browser_sent": "per store mount, the profile version it last sent",
+    "browser_kept": "(text, reason) of a browser copy this app cannot read: kept there as it is, nothing written to "
+                    "the browser until the visitor chooses (download, import what can be read, start fresh)",
     # the person
     "resting": "this person's resting-face reading (7 numbers)",
     "taught": "what their \"not sure\" answers taught (numbers only)",
