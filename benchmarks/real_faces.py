@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,17 +128,22 @@ def adapted(rec: EmotionRecognizer, held: Photo, others: list[Photo], resting: b
     return person.correct(held.probs[None])[0]
 
 
-def per_person(rec: EmotionRecognizer, photos: list[Photo], weights: list[float], boot: int) -> None:
+def per_person(rec: EmotionRecognizer, photos: list[Photo], weights: list[float], boot: int,
+               same: Callable[[Photo, Photo], bool] | None = None) -> None:
+    """Leave one photo out per person; `same(a, b)`: photos held out with it (e.g. frames of one sequence).
+    Without neutral photos there is no resting face: answers alone are weighed."""
     people: dict[str, list[Photo]] = {}
     for p in photos:
         if p.probs is not None:
             people.setdefault(p.person, []).append(p)
     people = {k: v for k, v in people.items() if len(v) > 1}
-    print(f"\nleave one photo out, {len(people)} people with 2+ photos read; held-out photos read right "
-          "(share per person, mean over people), change against no adaptation with its 95 % interval:")
-    shipped = RESTING_WEIGHT
-    methods = [(f"resting face, weight {w}", w, True, False) for w in weights]
-    methods += [("answers alone", shipped, False, True), (f"resting face {shipped} + answers", shipped, True, True)]
+    print(f"\nleave one {'photo' if same is None else 'group of alike photos'} out, {len(people)} people with 2+ "
+          "photos read; held-out photos read right (share per person, mean over people), change against no "
+          "adaptation with its 95 % interval:")
+    shipped, neutral = RESTING_WEIGHT, any(p.emotion == "neutral" for p in photos)
+    methods = [(f"resting face, weight {w}", w, True, False) for w in weights] if neutral else []
+    methods += [("answers alone", shipped, False, True)]
+    methods += [(f"resting face {shipped} + answers", shipped, True, True)] if neutral else []
     base = {k: np.mean([np.argmax(h.probs) == EMOTIONS.index(h.emotion) for h in v]) for k, v in people.items()}
     rng = np.random.default_rng(0)
     names = list(people)
@@ -149,7 +155,8 @@ def per_person(rec: EmotionRecognizer, photos: list[Photo], weights: list[float]
             right = []
             for i, h in enumerate(v):
                 truth = EMOTIONS.index(h.emotion)
-                ok = np.argmax(adapted(rec, h, v[:i] + v[i + 1:], resting, answers, weight)) == truth
+                rest = [o for j, o in enumerate(v) if j != i and not (same and same(o, h))]
+                ok = np.argmax(adapted(rec, h, rest, resting, answers, weight)) == truth
                 right.append(ok)
                 by_class.setdefault(h.emotion, []).append(int(ok) - int(np.argmax(h.probs) == truth))
             score[k] = np.mean(right)

@@ -2,12 +2,15 @@
 set runs to get per-class recall and the per-person gain. Photos here: FER2013 faces pasted into frames."""
 
 import cv2
+import numpy as np
 import pytest
 
-from benchmarks import real_faces
+from benchmarks import ckplus, real_faces
 from fer import EmotionRecognizer
 from fer.emotions import EMOTIONS
+from fer.training.archives import person_folds
 from fer.training.data import load_dataset
+from fer.vision.detect import iou
 from tests.conftest import FER_CSV
 from tests.scenes import face_frame
 
@@ -55,3 +58,43 @@ def test_a_bad_labels_file_is_one_sentence(labelled, tmp_path):
     (tmp_path / "gone.csv").write_text("file,person,emotion\nnot_there.png,p0,happy\n")
     with pytest.raises(SystemExit, match="could not be read"):
         real_faces.main(["--labels", str(tmp_path / "gone.csv")])
+
+
+def fake_recognizer(label: int) -> EmotionRecognizer:
+    """A recogniser whose classifier reads every face as `label`."""
+    from fer.vision.classifier import Classifier
+
+    return EmotionRecognizer(Classifier(lambda faces: np.eye(7, dtype=np.float32)[[label] * len(faces)], "fake"))
+
+
+def test_ckplus_folds_each_model_reads_only_its_own_people():
+    """benchmarks/ckplus.py --folds: model k reads the faces of fold k's people and no one else's."""
+    people = np.array([f"S{i // 3:03d}" for i in range(30)])  # 10 people, 3 photos each
+    fold = person_folds(people, 3)
+    readings = ckplus.read_by_fold([fake_recognizer(k) for k in range(3)], fold,
+                                   np.zeros((30, 48, 48), np.uint8), "crops")
+    for person in set(people):
+        read_as = {int(np.argmax(readings[j])) for j in np.flatnonzero(people == person)}
+        assert read_as == {int(fold[people == person][0])}  # one fold per person, read by that fold's model
+
+
+def test_ckplus_report_resamples_people_and_counts_a_missed_face_as_wrong(capsys):
+    labels = np.array([0, 0, 0, 0, 3, 3])
+    people = np.array(["a", "a", "b", "b", "a", "b"])
+    readings = [np.eye(7)[0], np.eye(7)[4], np.eye(7)[0], None, np.eye(7)[3], np.eye(7)[3]]
+    got = ckplus.report("t", readings, labels, people, boot=50)
+    assert got["recall"] == {"angry": 0.5, "happy": 1.0} and got["macro"] == 0.75 and got["found"] == 5 / 6
+    lo, hi = got["macro_interval"]
+    assert lo == hi == 0.75  # persons a and b each have angry 1/2, happy 1/1: every draw of people gives 0.75
+    assert "none" in capsys.readouterr().out
+
+
+def test_ckplus_webcam_frames_hold_the_face_where_the_app_finds_it():
+    rec = EmotionRecognizer.load()
+    x, _ = load_dataset(FER_CSV).split("PublicTest")
+    hits = 0
+    for i in range(10):
+        frame, box = ckplus.webcam_frame(x[i], i)
+        assert frame.shape[:2] in ((480, 640), (720, 1280)) and frame.dtype == np.uint8
+        hits += any(iou(f.box, box) > 0.3 for f in rec.read_photo(frame)[0])
+    assert hits >= 7
