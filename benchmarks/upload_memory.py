@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         url = f"http://127.0.0.1:{a.port}"
         try:
             r = asyncio.run(attack(url, server.pid, a, bodies))
+        except (TimeoutError, OSError) as e:
+            raise SystemExit(f"The server stopped answering the scripted sessions ({type(e).__name__}); a busy "
+                             "machine may need fewer --sessions.") from None
         finally:
             server.terminate()
             server.wait(10)
