@@ -39,7 +39,7 @@ def recommendations(reading: Reading | None, key: str = "") -> None:
     try:
         movies, _ = catalogue()
     except ValueError as e:
-        st.error(str(e))
+        st.error(literal(e))
         return
     filters = list_filters(movies)
     profile = session_profile()
@@ -48,7 +48,7 @@ def recommendations(reading: Reading | None, key: str = "") -> None:
         top = steady_list(lambda: recommend(reading.probs, current_mapping(), movies, profile, 2 * LISTED,
                                             **filters), reading, filters, profile)
     except ProfileError as e:
-        st.warning(str(e))
+        st.warning(literal(e))
         top = recommend(reading.probs, current_mapping(), movies, None, LISTED, **filters)
     film_list(top, profile)
 
@@ -83,6 +83,7 @@ def list_filters(movies: pd.DataFrame) -> dict:
     A range left at its full extent is no filter (films with an unknown year or runtime stay)."""
     saved = st.session_state.get("saved", {}).get("filters") or {}
     first, last = int(movies["year"].min()), int(movies["year"].max())
+    top = float(movies["rating"].max() * 2 // 1 / 2)  # the best-rated film's, in the slider's steps: never an empty end
     full = {"mix": False, "hide_seen": True, "years": (first, last), "min_rating": 0.0, "runtime": (40, 240)}
     start = {k: tuple(saved[k]) if isinstance(full[k], tuple) else saved[k] for k in full
              if k in saved and type(saved[k]) in (list, type(full[k]))}
@@ -93,7 +94,8 @@ def list_filters(movies: pd.DataFrame) -> dict:
                   "emotion of at least 10 % brings its genre, in proportion to its probability.")
         st.toggle("Hide films I've seen", start["hide_seen"], key=wkey("hide_seen"), on_change=_save_filters)
         st.slider("Years", first, last, _clamp(start["years"], first, last), key=wkey("years"), on_change=_save_filters)
-        st.slider("Minimum IMDb rating", 0.0, 10.0, float(start["min_rating"]), 0.5, key=wkey("min_rating"),
+        st.slider("Minimum IMDb rating", 0.0, top, min(max(float(start["min_rating"]), 0.0), top), 0.5, format="%.1f",
+                  key=wkey("min_rating"),
                   on_change=_save_filters)
         st.slider("Runtime (minutes)", 40, 240, _clamp(start["runtime"], 40, 240), 10, key=wkey("runtime"),
                   on_change=_save_filters)
@@ -120,7 +122,7 @@ def film_list(top: pd.DataFrame, profile: Profile) -> None:
     """The 50 films: title (never cut), year, rating, runtime, why it is here, where to watch, and one-click
     marks (seen, thumbs up, thumbs down) that change the list at once and stay in the person's profile."""
     if error := st.session_state.pop("profile_error", None):
-        st.warning(error)
+        st.warning(literal(error))
     if top.empty:
         st.info("No film matches these filters: widen them in \"Filters and mood mix\".")
         return
@@ -133,7 +135,7 @@ def film_list(top: pd.DataFrame, profile: Profile) -> None:
             # film that takes its place when a marked film leaves the list.
             with st.container(key=f"film_{generation}_{film.tconst}"):
                 film_row(film, shown.get(film.tconst), profile, f"mark_{generation}_{film.tconst}")
-    st.caption(profile_kind())
+    st.caption(literal(profile_kind()))
 
 
 def film_row(film, poster: bytes | None, profile: Profile, key: str) -> None:

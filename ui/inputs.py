@@ -21,6 +21,8 @@ from fer.vision.mood import Reading, read_mood
 from fer.vision.recognizer import EmotionRecognizer
 from ui.browser import browser_sync
 from ui.film_list import recommendations
+from ui.marks import marks_panel
+from ui.profile import session_profile
 from ui.state import set_resting
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
         st.error(str(e))
         return None
     faces, note = rec.read_photo(image)
+    numbered = len(faces) > 1  # a group's boxes carry the numbers of the charts' "Face 1", "Face 2"…
     if note:
         st.info(note)
     why = bool(faces) and st.toggle(
@@ -71,11 +74,11 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
     if why:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         explained = faces[:explain.MAX_WHY]  # NOTE: ~0.4 s of server time per face, shared by every visitor
-        shown = explain.overlay(draw_faces(image, faces), explained,
+        shown = explain.overlay(draw_faces(image, faces, numbered), explained,
                                 [explain.occlusion_map(rec, gray, f) for f in explained], rec)
     else:
-        shown = draw_faces(image, faces)
-    st.image(shown, channels="BGR", width="stretch")
+        shown = draw_faces(image, faces, numbered)
+    st.image(shown, channels="BGR", width="content")  # at most its own size: a small photo is not blown up
     if why:
         st.image(explain.legend(), channels="BGR",
                  caption="Heatmap: blue, covering this part changes the reading least · red, most")
@@ -86,8 +89,8 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
     # NOTE: the crop stays in memory, and is kept only if the person opts in and answers a "Not sure".
     st.session_state["last_crop"] = rec.crop(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), faces[0]) \
         if st.session_state.get("contribute") else None
-    if st.button("Use this picture as my resting face", help="Look relaxed in it: later readings are corrected "
-                                                            "for how your calm face reads."):
+    if st.button("Use face 1 (the largest) as my resting face" if numbered else "Use this picture as my resting face",
+                 help="Look relaxed in it: later readings are corrected for how your calm face reads."):
         try:
             set_resting(rec.calibrated([image]).resting.tolist())
             st.rerun()
@@ -129,9 +132,11 @@ def webcam(rec: EmotionRecognizer) -> LiveMood | None:
     ctx = webrtc_streamer(key="webcam", mode=WebRtcMode.SENDRECV, video_frame_callback=live.frame_callback(),
                           media_stream_constraints={"video": True, "audio": False},
                           rtc_configuration=rtc_configuration(), async_processing=True)
+    if ctx.state.playing:
+        return live
     st.caption("Press START and allow the camera. If the video does not start within a few seconds, the "
                "network is blocking WebRTC: use the **Snapshot** mode instead.")
-    return live if ctx.state.playing else None
+    return None
 
 
 def keep_stream_alive() -> None:
@@ -163,11 +168,14 @@ def live_recommendations() -> None:
     if snap and snap.frames:
         st.caption(f"{snap.faces} face(s) in view · {snap.ms_per_frame:.1f} ms/frame")
     recommendations(reading and replace(reading, source="locked" if locked else "live"), key="live")
+    marks_panel(session_profile())
     browser_sync("browser_profile_list")
 
 
 @st.fragment
 def photo_recommendations(reading: Reading | None, key: str) -> None:
-    """The list for a photo or snapshot: a mark, a filter or an answer reruns only this, not the photo's reading."""
+    """The list for a photo or snapshot, and "My marks" (drawn with it, so each shows the other's latest change): a
+    mark, a filter or an answer reruns only this, not the photo's reading."""
     recommendations(reading, key)
+    marks_panel(session_profile())
     browser_sync("browser_profile_list")

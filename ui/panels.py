@@ -21,12 +21,16 @@ from ui.browser import browser_copy
 from ui.loaders import catalogue, catalogue_file, imdb_source
 from ui.profile import import_profile, login_configured, profile_kind
 from ui.state import reload_profile, save, set_resting, wkey
+from ui.text import literal
 
 
 def data_panel(profile: Profile) -> None:
     """Whose profile this is, log in/out where login is set up, and the person's rights: download, delete."""
-    with st.expander("My data"):
-        st.caption(profile_kind() + " It holds your marks, filters, mapping, resting-face "
+    notice = st.session_state.pop("data_notice", None)
+    with st.expander("My data", expanded=notice is not None):
+        if notice:
+            st.success(literal(notice))
+        st.caption(literal(profile_kind()) + " It holds your marks, filters, mapping, resting-face "
                    "numbers and \"not sure\" answers: never an image.")
         if access.account_id(st.user):
             st.button("Log out", on_click=st.logout)
@@ -35,7 +39,7 @@ def data_panel(profile: Profile) -> None:
         try:
             data = json.dumps({"profile": st.session_state["profile_kind"], **profile.export()}, indent=1)
         except ProfileError as e:
-            st.warning(str(e))
+            st.warning(literal(e))
             return
         st.download_button("Download my data (JSON)", data, "my-mood-to-movie-data.json", "application/json")
         picked = st.file_uploader("Import my data (JSON)", type=["json"], key=wkey("import"), max_upload_size=1,
@@ -63,7 +67,7 @@ def _delete_my_data(profile: Profile) -> None:
         st.session_state["profile_error"] = str(e)
         return
     reload_profile(profile)
-    st.session_state["profile_error"] = "Your data was deleted."
+    st.session_state["data_notice"] = "Your data was deleted."
 
 
 def contribution_panel() -> None:

@@ -11,6 +11,7 @@ from fer.server import access
 from ui.browser import keeps_in_browser
 from ui.loaders import secrets_section
 from ui.state import profile_settings, reload_profile, restore_person
+from ui.text import literal
 
 
 def session_profile() -> Profile:
@@ -38,6 +39,8 @@ def profile_kind() -> str:
     if keeps_in_browser() and (st.session_state.get("browser_profile") or {}).get("failed"):
         return "This browser does not keep data for this site (its storage is blocked or full): your marks " \
             "last for this tab only, and nothing is written on the server."
+    if keeps_in_browser() and login_configured():
+        return st.session_state["profile_kind"] + " Log in to keep it on other devices too."
     return st.session_state["profile_kind"]
 
 
@@ -48,11 +51,11 @@ def import_profile(profile: Profile, text: str | bytes, from_browser: bool = Fal
         doc = parse(text)
         profile.restore(doc)
     except (ValueError, ProfileError) as e:
-        st.error(str(e))
+        st.error(literal(e))
         return
     st.session_state["browser_erased"] = st.session_state.get("browser_erased") or from_browser
     reload_profile(profile)
-    st.session_state["profile_error"] = f"Imported {len(doc['marks'])} film mark(s) and your settings."
+    st.session_state["data_notice"] = f"Imported {len(doc['marks'])} film mark(s) and your settings."
     st.rerun()
 
 

@@ -1,5 +1,7 @@
-"""Text from outside (film titles, a visitor's names and messages, refusal reasons) shown as itself, never as
-markdown: one escape for every place the page writes such text into markdown."""
+"""Text a visitor brings (an imported or browser-kept profile and the refusals that quote it, their search, the
+name their login gives, film titles and reasons) shown as itself, never as markdown: one escape for every place
+the main page writes such text into markdown. The owner's own words (secrets, run names, the training page)
+and the app's own sentences are written as they are."""
 
 from __future__ import annotations
 

@@ -26,6 +26,6 @@ def open_profile(email: str | None, is_hosted: bool, database_url: str | None = 
             "this server."
     if is_hosted:
         return Profile(None), "Your profile is kept in this browser's own storage: nothing of it is written on " \
-            "the server. Log in to keep it on other devices too."
+            "the server."  # the page adds how to keep it elsewhere, where a login is set up
     path = default_path()
     return Profile(path), f"Your profile is kept on this computer ({path})."

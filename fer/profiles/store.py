@@ -253,6 +253,18 @@ class Profile:
     def ratings(self) -> dict[str, int]:
         return dict(self._read("SELECT tconst, rating FROM marks WHERE {w}rating != 0"))
 
+    def marks(self) -> list[dict]:
+        """Every film the person marked (seen, or a thumb), newest first, each with the mood its thumb was given in
+        (None: no thumb, or one given outside a mood's list): what "My marks" lists, to review and undo."""
+        moods: dict[str, tuple[str, str]] = {}
+        for emotion, tconst, updated in self._read("SELECT emotion, tconst, updated FROM mood_marks WHERE {w}1 = 1"):
+            if updated >= moods.get(tconst, ("", ""))[1]:
+                moods[tconst] = (emotion, updated)
+        rows = self._read("SELECT tconst, seen, rating, updated FROM marks WHERE {w}(seen = 1 OR rating != 0) "
+                          "ORDER BY updated DESC, tconst")
+        return [{"tconst": t, "seen": bool(s), "rating": r, "mood": moods[t][0] if r and t in moods else None,
+                 "updated": u} for t, s, r, u in rows]
+
     def mood_ratings(self) -> dict[str, dict[str, int]]:
         """Emotion -> {film: thumb} for the thumbs given while that emotion's list was shown."""
         out: dict[str, dict[str, int]] = {}

@@ -42,7 +42,8 @@ def occlusion_map(rec: EmotionRecognizer, gray: np.ndarray, face: Found) -> np.n
 def overlay(image: np.ndarray, faces: list, maps: list[np.ndarray], rec: EmotionRecognizer, alpha: float = 0.45) \
         -> np.ndarray:
     """A BGR copy of `image` with each face's map blended over the area `rec`'s crop of it came from (turned
-    with the face when the crop was aligned)."""
+    with the face when the crop was aligned), inside the face's box: the crop's margin and an aligned crop's
+    corners reach beyond the box, and a map spilling over it reads as if the background moved the reading."""
     out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
     size = (out.shape[1], out.shape[0])
     for face, heat in zip(faces, maps):
@@ -50,6 +51,10 @@ def overlay(image: np.ndarray, faces: list, maps: list[np.ndarray], rec: Emotion
         colour = cv2.warpAffine(cv2.applyColorMap((heat * 255).astype(np.uint8), COLOURS), back, size,
                                 flags=cv2.INTER_LINEAR)
         inside = cv2.warpAffine(np.full(heat.shape, 255, np.uint8), back, size, flags=cv2.INTER_NEAREST) > 0
+        x, y, w, h = face.box
+        box = np.zeros(inside.shape, bool)
+        box[max(y, 0):y + h, max(x, 0):x + w] = True
+        inside &= box
         out[inside] = cv2.addWeighted(out, 1 - alpha, colour, alpha, 0)[inside]
     return out
 

@@ -559,3 +559,157 @@ def test_the_pages_keep_only_the_session_keys_ui_state_names():
                  for k in re.findall(r"\b([a-z_]+)=", call)}
     assert used and "profile" in used
     assert used <= set(KEYS), f"not named in ui/state.py: {sorted(used - set(KEYS))}"
+
+
+# ---------------------------------------------------------------- the person in control; text as written
+
+def _import(at, doc: dict):
+    """"Import my data" with this document (no photo needed: the panel is there from the first run)."""
+    import json
+
+    at.sidebar.file_uploader(key="import").upload("mine.json", json.dumps(doc).encode(), "application/json")
+    return at.run()
+
+
+def _doc(*marks: dict) -> dict:
+    return {"format": "mood-to-movie/profile", "version": 1, "marks": list(marks)}
+
+
+def _mark(tconst: str, seen: bool = True, rating: int = 0) -> dict:
+    return {"tconst": tconst, "seen": seen, "rating": rating, "updated": "2026-01-01T00:00:00+00:00"}
+
+
+@pytest.mark.parametrize("crafted", ["[x](https://evil.example)", "![](https://evil.example/i.png)",
+                                     "[x](//e.x)", "![](//e.x/i.png)"])
+def test_a_visitors_text_is_shown_as_written_never_as_markdown(app, crafted):
+    """A crafted import's refusal quotes the visitor's text: it must read as typed, never become a link or load
+    an image (st.error renders markdown)."""
+    import re
+
+    at = _import(app, _doc(_mark(crafted)))
+    (error,) = at.sidebar.error
+    assert "not an IMDb film id" in error.value
+    assert not re.search(r"(?<!\\)\]\(", error.value) and not re.search(r"(?<!\\)!(?<!\\)\[", error.value), error.value
+    shown = error.value.replace("\\", "")  # what the person reads once markdown took its escapes away
+    assert crafted[:20] in shown
+
+
+def test_an_import_is_confirmed_in_my_data(app):
+    at = _import(app, _doc(_mark("tt0111161"), _mark("tt0068646", False, 1)))
+    assert not at.exception
+    assert any("Imported 2 film mark(s)" in s.value.replace("\\", "") for s in at.sidebar.success)
+    assert Profile(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db").ratings() == {"tt0068646": 1}
+
+
+def _my_marks(at) -> list[str]:
+    """The rows of "My marks", as markdown bodies (a title line, then its marks)."""
+    return [m.value for m in at.sidebar.markdown if ":small[:gray[" in m.value and not m.value.startswith("**")]
+
+
+def test_my_marks_lists_every_mark_with_its_mood_and_undoes_one_in_one_click(app):
+    profile = Profile(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db")
+    profile.mark_seen("tt0111161")
+    profile.rate("tt0068646", 1, "happy")
+    profile.rate("tt0468569", -1, "sad")
+    at = app.run()
+    rows = _my_marks(at)
+    assert len(rows) == 3 and any("Godfather" in r and "👍 when happy" in r for r in rows)
+    assert any("Shawshank" in r and "seen" in r for r in rows)
+    at.sidebar.text_input(key="marks_search").input("dark knight").run()
+    (row,) = _my_marks(at)
+    assert "👎 when sad" in row
+    at.sidebar.button(key="undo_thumb_tt0468569").click().run()
+    assert profile.ratings() == {"tt0068646": 1} and _my_marks(at) == []
+    at.sidebar.text_input(key="marks_search").input("").run()
+    at.sidebar.button(key="undo_seen_tt0111161").click().run()
+    assert profile.seen() == set() and len(_my_marks(at)) == 1
+
+
+def test_a_film_not_in_the_list_is_found_in_the_catalogue_and_marked(app):
+    at = app
+    at.sidebar.text_input(key="catalogue_search").input("pulp fiction").run()
+    at.sidebar.button(key="add_up_tt0110912").click().run()
+    at.sidebar.button(key="add_seen_tt0110912").click().run()
+    profile = Profile(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db")
+    assert profile.ratings() == {"tt0110912": 1} and profile.seen() == {"tt0110912"}
+    assert any("Pulp Fiction" in r for r in _my_marks(at))
+    at.sidebar.text_input(key="catalogue_search").input("no film is called this").run()
+    assert any("No film in the catalogue has" in c.value for c in at.sidebar.caption)
+
+
+@needs_fer
+def test_a_thumbed_down_film_comes_back_when_its_mark_is_undone(app, face_png):
+    at = _upload(app, "me.png", face_png[0])
+    first = _listed(at)[0]
+    _marks(at, first).select("down").run()
+    assert first not in _listed(at)
+    at.sidebar.button(key=f"undo_thumb_{first}").click().run()
+    assert first in _listed(at) and not Profile(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db").ratings()
+
+
+def test_public_mode_offers_a_login_only_where_one_is_set_up(monkeypatch):
+    monkeypatch.setenv("FER_PUBLIC", "1")
+
+    def kept(at) -> str:
+        return " ".join(c.value for c in at.sidebar.caption if "kept in this browser" in c.value)
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["input_mode"] = "Photo"
+    at = at.run().run()  # the first run waits for the browser's answer
+    assert "kept in this browser" in kept(at) and "Log in" not in kept(at)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32}
+    at.session_state["input_mode"] = "Photo"
+    at = at.run().run()
+    assert "Log in to keep it on other devices too" in kept(at)
+
+
+def _two_faces() -> bytes:
+    """The astronaut twice, the left one larger: a group photo of two faces."""
+    from tests.scenes import astronaut_frame
+
+    big, small = astronaut_frame(640, 480)[0], astronaut_frame(320, 240)[0]
+    return cv2.imencode(".png", np.hstack([big, cv2.copyMakeBorder(small, 0, 240, 0, 0, cv2.BORDER_REPLICATE)]))[1] \
+        .tobytes()
+
+
+def test_a_group_photos_boxes_are_numbered_like_its_charts_and_the_resting_face_says_which(app):
+    from fer.vision.draw import draw_faces
+
+    at = _upload(app, "two.png", _two_faces())
+    assert [c.value[:6] for c in at.caption if c.value.startswith("Face ")] == ["Face 1", "Face 2"]
+    _click(at.button, "Use face 1 (the largest) as my resting face")
+    assert len(at.session_state["resting"]) == 7
+    frame = cv2.imdecode(np.frombuffer(_two_faces(), np.uint8), cv2.IMREAD_COLOR)
+    faces = EmotionRecognizer.load().predict(frame)
+    plain, numbered = draw_faces(frame, faces), draw_faces(frame, faces, numbered=True)
+    assert len(faces) == 2 and (plain != numbered).any()
+    for f in faces:  # only the labels change (a number before each, on the box's edge), never the face inside
+        x, y, w, h = f.box
+        inner = slice(y + h // 4, y + h - h // 4), slice(x + w // 4, x + w - w // 4)
+        assert (plain[inner] == numbered[inner]).all()
+
+
+def test_show_why_colours_the_face_inside_its_box_only():
+    """The map is blended where the face's box is, not over the crop's margin around it."""
+    from fer.vision import explain
+    from tests.scenes import astronaut_frame
+
+    rec = EmotionRecognizer.load()
+    frame = astronaut_frame()[0]
+    (face,) = rec.predict(frame)
+    out = explain.overlay(frame, [face], [np.ones((48, 48))], rec)
+    x, y, w, h = face.box
+    box = np.zeros(frame.shape[:2], bool)
+    box[y:y + h, x:x + w] = True
+    assert (out[box] != frame[box]).any() and (out[~box] == frame[~box]).all()
+
+
+@needs_fer
+def test_the_minimum_rating_reads_one_decimal_and_ends_where_films_remain(app, face_png):
+    """"4.00"/"10.00" and a minimum of 10 (no film has it: an empty list, kept for the next visit) are gone."""
+    Profile(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db").set("filters", {"min_rating": 10.0})
+    at = _upload(_new_session(), "me.png", face_png[0])
+    slider = at.sidebar.slider(key="min_rating")
+    best = load_catalogue()[0]["rating"].max()
+    assert slider.proto.format == "%.1f" and best - 0.5 < slider.max <= best and slider.value == slider.max

@@ -129,6 +129,9 @@ def _wait_playing(video, past: float = 0.5, why: str = "never started playing") 
     _until(lambda: _video_time(video) > past, f"the returned video {why}")
 
 
+WEBCAM_HINT = "Press START and allow the camera"
+
+
 @pytest.mark.parametrize("run", range(RUNS))
 def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, face_video, run):
     url, log, profile = server
@@ -137,15 +140,18 @@ def test_webcam_stream_shows_boxed_face_and_recommendations(server, browser, fac
     first = recommend({emotion: 1.0}, PRESETS["paper"], load_catalogue()[0]).iloc[0]
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
     try:
+        from playwright.sync_api import expect
+
         page.goto(url)
+        main = page.locator('[data-testid="stMain"]')
+        expect(main).to_contain_text(WEBCAM_HINT, timeout=WAIT)
         webrtc = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
         webrtc.get_by_role("button", name="START").click(timeout=WAIT)
         video = webrtc.locator("video")
         _wait_playing(video)
         sidebar = page.locator('[data-testid="stSidebar"]')
-        from playwright.sync_api import expect
-
         expect(sidebar).to_contain_text(emotion.capitalize(), timeout=WAIT)
+        expect(main).not_to_contain_text(WEBCAM_HINT)  # the video runs: the hint for when it does not is gone
         expect(sidebar).to_contain_text(genre)
         expect(sidebar).to_contain_text(f"1. {first['title']}", timeout=WAIT)
         expect(sidebar.get_by_role("link", name="where to watch ↗").first).to_have_attribute(
@@ -245,6 +251,26 @@ def test_server_refuses_uploads_over_the_photo_limit(server, browser, tmp_path):
                                 files={"file": ("f.png", bytes(mb << 20), "image/png")}).status_code
                    for mb in (26, 24)]
         assert answers == [413, 204]
+    finally:
+        page.close()
+
+
+def test_a_small_photo_is_shown_at_its_own_size(server, browser, tmp_path):
+    """A 400 px photo is not blown up to the column's width (it was shown ~780 px wide, blurred)."""
+    from playwright.sync_api import expect
+
+    url, _, _ = server
+    photo = tmp_path / "small.png"
+    cv2.imwrite(str(photo), np.full((300, 400, 3), 128, np.uint8))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(url)
+        page.get_by_text("Photo", exact=True).first.click()
+        _upload(page, page.locator(PHOTO_INPUT), photo)
+        shown = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first
+        expect(shown).to_be_visible(timeout=WAIT)
+        expect(page.locator('[data-testid="stMain"]')).to_contain_text("No face found", timeout=WAIT)
+        assert 390 <= shown.bounding_box()["width"] <= 401
     finally:
         page.close()
 

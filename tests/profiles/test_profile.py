@@ -179,3 +179,21 @@ def test_a_profile_from_a_newer_app_is_left_alone(tmp_path):
     with pytest.raises(ProfileError, match="newer than this app"):
         Profile(path)
     assert sorted(f.name for f in tmp_path.iterdir() if "damaged" in f.name) == []
+
+
+def test_my_marks_lists_every_mark_with_its_mood_and_forgets_an_undone_one(tmp_path):
+    """"My marks": each marked film once, its thumb's mood with it; a mark taken back leaves the list."""
+    p = Profile(tmp_path / "profile.db")
+    p.mark_seen("tt0000001")
+    p.rate("tt0000002", 1, "happy")
+    p.rate("tt0000003", -1)  # marked outside a mood's list (searched in the catalogue)
+    p.mark_seen("tt0000004")
+    p.rate("tt0000004", 1, "sad")
+    p.rate("tt0000005", 1, "angry")
+    p.rate("tt0000005", 0)  # undone
+    marks = {m["tconst"]: (m["seen"], m["rating"], m["mood"]) for m in p.marks()}
+    assert marks == {"tt0000001": (True, 0, None), "tt0000002": (False, 1, "happy"),
+                     "tt0000003": (False, -1, None), "tt0000004": (True, 1, "sad")}
+    p.unmark_seen("tt0000001")
+    assert "tt0000001" not in {m["tconst"] for m in p.marks()}
+    assert Profile(None).marks() == [] and Profile(tmp_path / "none.db").marks() == []

@@ -87,6 +87,18 @@ def test_two_replicas_see_one_accounts_marks_and_accounts_stay_apart(url):
     assert other.seen() == {"tt0111161"} and stranger.seen() == set()
 
 
+def test_my_marks_are_one_accounts_with_their_moods(url):
+    """PgProfile.marks is the SQLite profile's: each marked film once with its thumb's mood, this account's only."""
+    ana, bo = PgProfile(url, "ana@example.org"), PgProfile(url, "bo@example.org")
+    ana.mark_seen("tt0111161")
+    ana.rate("tt0068646", 1, "sad")
+    ana.rate("tt0071562", -1)
+    bo.rate("tt0110912", 1, "happy")
+    assert {m["tconst"]: (m["seen"], m["rating"], m["mood"]) for m in ana.marks()} == {
+        "tt0111161": (True, 0, None), "tt0068646": (False, 1, "sad"), "tt0071562": (False, -1, None)}
+    ana.rate("tt0068646", 0)  # undone in one click
+    assert [m["tconst"] for m in bo.marks()] == ["tt0110912"] and len(ana.marks()) == 2
+
 def test_the_database_holds_no_address_and_records_its_schema_version(url):
     import psycopg
 
