@@ -76,3 +76,11 @@ def tiny_zip(tmp_path: Path, tiny_folder: Path) -> Path:
         for p in sorted(tiny_folder.rglob("*.png")):
             zf.write(p, p.relative_to(tiny_folder).as_posix())
     return path
+
+
+def dry_train(tiny: Path, out: Path, *extra: str) -> int:
+    """A two-batch VGG run on a tiny dataset (`python -m fer.train --dry-run`); returns its exit code."""
+    from fer.training.loop import main
+
+    return main(["--data", str(tiny), "--arch", "vgg", "--batch-size", "8", "--out", str(out), "--dry-run",
+                 "--threads", "1", *extra])
