@@ -23,8 +23,9 @@ import numpy as np
 from fer.emotions import EMOTIONS
 from fer.genres import GENRES, PRESETS, build_mapping
 from fer.profiles.store import Profile
+from fer.recommend.arrays import index
 from fer.recommend.catalogue import load_catalogue
-from fer.recommend.ranker import index, recommend
+from fer.recommend.ranker import recommend
 
 LOOK = 10  # films of a list a person looks at
 GOAL = 0.8  # a person's lists "match" them when this share of what they look at is of genres they accept

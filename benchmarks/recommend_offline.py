@@ -34,21 +34,27 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
+from benchmarks.recommend_baselines import BETAS, EASE_LAMBDA, LAMBDAS, RP3_BETA, Models, learn_models, scores
 from fer.emotions import EMOTIONS
 from fer.genres import GENRES, PRESETS, build_mapping
 from fer.profiles.store import Profile
+from fer.recommend.arrays import index, learnt
 from fer.recommend.catalogue import load_catalogue
-from fer.recommend.neighbours import DEFAULT_RATINGS, LIKE, Neighbours, learn, read_movielens
-from fer.recommend.ranker import RANKER, Ranker, index, learnt, mood_genres, nearness, pick, recommend
+from fer.recommend.neighbours import DEFAULT_RATINGS, LIKE, Neighbours, read_movielens
+from fer.recommend.preferences import mood_genres
+from fer.recommend.ranker import PAPER, RANKER, Ranker, nearness, recommend
+from fer.recommend.variety import pick
 
 HISTORY = 0.7  # share of each person's ratings (earliest first) that their profile holds
 UP, DOWN = 4.0, 2.0  # MovieLens stars at or above UP: thumb up; at or below DOWN: thumb down
 MIXES = 7  # mixed readings per person
+RANKER_LAMBDA = EASE_LAMBDA  # the EASE weight of the ranker's file (the shipped one's)
 N = 50
 TUNE_SHARE = 1 / 3
-PAPER = Ranker(rating=1, votes=0, likes=0, knn=0, diversity=0)  # the genre's top-50 by IMDb's weighted rating
-METHODS = ("imdb (paper's list)", "popularity, no history", "popularity-in-genre", "item-kNN", "no profile",
-           "personal")
+
+EASE, RP3 = f"EASE λ={EASE_LAMBDA:g}", f"RP3beta β={RP3_BETA:g}"  # the names baselines.scores gives them
+METHODS = ("imdb (paper's list)", "popularity, no history", "popularity-in-genre", "item-kNN", RP3, EASE,
+           "no profile", "personal")
 
 
 @dataclass
@@ -119,19 +125,25 @@ class Scorer:
         self.films = set(movies["tconst"])
         self.genre_of = {t: set(str(g).split(",")) for t, g in zip(movies["tconst"], movies["genres"])}
 
-    def learnt_for(self, person: Person) -> Neighbours:
+    def learnt_for(self, person: Person, tune: bool = False) -> Models:
+        """The ranker's file and the baselines, from other people's ratings before this person's split."""
         r = self.ratings
-        return learn(r[(r["user"] != person.user) & (r["time"] < person.split)])
+        others = r[(r["user"] != person.user) & (r["time"] < person.split)]
+        if tune:
+            return learn_models(others, self.ix, LAMBDAS, BETAS, RANKER_LAMBDA)
+        return learn_models(others, self.ix, (EASE_LAMBDA,), (RP3_BETA,), RANKER_LAMBDA)
 
-    def score(self, person: Person, nb: Neighbours, rankers: dict[str, Ranker],
+    def score(self, person: Person, models: Models, rankers: dict[str, Ranker],
               baselines: bool = True) -> dict[str, np.ndarray]:
         """Method -> (pairs, 3) hit/recall/NDCG rows for this person's readings with targets."""
         profile = profile_of(person)
         years = (int(np.nanmin(self.ix.year)), person.year)
+        nb = models.file
         lt = learnt(self.movies, nb)
         seen = [self.ix.row[t] for t in person.seen if t in self.ix.row]
-        near = nearness(lt, dict.fromkeys(seen, 1.0))
         likes = lt.likes
+        learnt_scores = {"item-kNN": nearness(lt.file_row, lt.nbr, lt.sim, dict.fromkeys(seen, 1.0)),
+                         **scores(models, seen, len(self.movies))}
         out: dict[str, list] = {}
         for probs, mix in readings(person):
             weights, _ = mood_genres(probs, self.mapping, mix)
@@ -146,12 +158,13 @@ class Scorer:
                 unseen[seen] = False
                 for name, mask, score in (("popularity, no history", keep, likes),
                                           ("popularity-in-genre", unseen, likes),
-                                          ("item-kNN", unseen, near + 1e-6 * likes)):
+                                          *((k, unseen, v + 1e-6 * likes) for k, v in learnt_scores.items())):
                     rows, _ = pick(mask, score, self.ix, N, weights, diversity=0.0)
                     lists[name] = self.movies["tconst"].to_numpy()[rows].tolist()
                 lists["imdb (paper's list)"] = self._list(probs, mix, None, Neighbours.empty(), PAPER, years)
-            for name, ranker in rankers.items():
-                lists[f"no profile{name}"] = self._list(probs, mix, None, nb, ranker, years)
+            for i, (name, ranker) in enumerate(rankers.items()):
+                if not i or len({(r.rating, r.votes, r.likes, r.diversity) for r in rankers.values()}) > 1:
+                    lists[f"no profile{name}"] = self._list(probs, mix, None, nb, ranker, years)
                 lists[f"personal{name}"] = self._list(probs, mix, profile, nb, ranker, years)
             for name, listed in lists.items():
                 out.setdefault(name, []).append(metrics(listed, targets))
@@ -216,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     rankers = {k: v for k, v in grid().items() if a.only is None or a.only in k} if a.tune else {"": RANKER}
     per_person = []
     for i, person in enumerate(chosen):
-        per_person.append(scorer.score(person, scorer.learnt_for(person), rankers, baselines=True))
+        per_person.append(scorer.score(person, scorer.learnt_for(person, a.tune), rankers, baselines=True))
         if (i + 1) % 20 == 0:
             print(f"  {i + 1}/{len(chosen)} people, {time.perf_counter() - t0:.0f} s", flush=True)
     pairs = sum(len(pp.get("personal" + next(iter(rankers)), [])) for pp in per_person)
@@ -234,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     diffs = {"no profile - popularity, no history": ("no profile", "popularity, no history"),
              "no profile - popularity-in-genre": ("no profile", "popularity-in-genre"),
              "personal - item-kNN": ("personal", "item-kNN"),
+             "personal - EASE": ("personal", EASE), "personal - RP3beta": ("personal", RP3),
              "personal - popularity-in-genre": ("personal", "popularity-in-genre")}
     print("paired differences (95 % interval over people):")
     out = {m: {k: v.tolist() for k, v in f.items()} for m, f in figures.items()}
@@ -252,22 +266,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def grid() -> dict[str, Ranker]:
-    """The weights --tune tries: each prior (IMDb rating, IMDb votes, MovieLens likes) with variety from none to
-    the old default, alone and with the neighbours at two weights (a first, coarser grid found a thumb-up seed
-    weight of 0-3 changes little; 3 is kept)."""
-    out = {}
-    priors = [(1, 0, 0), (0, 0, 1), (0, 0.5, 0.5), (0.2, 0.2, 0.6), (0, 0.3, 0.7)]
-    for rating, votes, likes in priors:
-        for diversity in (0.0, 0.1, 0.35):
-            for knn in (0.0, 2.0, 4.0):
-                out[f"[r{rating} v{votes} l{likes} div {diversity} knn {knn}]"] = replace(
-                    RANKER, rating=rating, votes=votes, likes=likes, knn=knn, up=3.0, diversity=diversity)
-    return out
+    """The weights --tune tries: the nearest neighbours counted again (close), the cosine neighbours (knn) and the
+    EASE^R lift alone and together, a thumb up's seed weight and the taste weight, on the priors and variety chosen
+    before (0.2 IMDb rating + 0.2 votes + 0.6 likes, variety 0.35: benchmarks/README.md)."""
+    variants = {"shipped": {}, "close 0 (before)": {"close": 0.0}, "close 1": {"close": 1.0},
+                "close 0 knn 0 lift 2": {"close": 0.0, "knn": 0.0, "lift": 2.0},
+                "close 0 lift 1": {"close": 0.0, "lift": 1.0}, "close 0 knn 3": {"close": 0.0, "knn": 3.0},
+                "close 0 up 1": {"close": 0.0, "up": 1.0}, "close 0 up 6": {"close": 0.0, "up": 6.0},
+                "close 0 affinity 0.3": {"close": 0.0, "affinity": 0.3}}
+    return {f"[{name}]": replace(RANKER, **v) for name, v in variants.items()}
 
 
 def _print_tuning(per_person: list[dict[str, np.ndarray]], rankers: dict[str, Ranker]) -> int:
     print(f"{'ranker':<34} {'no profile hit/recall/NDCG':>28} {'personal hit/recall/NDCG':>28}")
-    for name in ["popularity, no history", "popularity-in-genre", "item-kNN", "imdb (paper's list)"]:
+    baselines = [m for m in per_person[0] if not m.startswith(("no profile", "personal"))] if per_person else []
+    for name in baselines:
         print(f"{name:<34} {'':>28} " + " ".join(f"{v:.3f}" for v in pooled(per_person, name)).rjust(28))
     for name in rankers:
         cold, warm = pooled(per_person, f"no profile{name}"), pooled(per_person, f"personal{name}")

@@ -1,9 +1,12 @@
 """Emotions of the faces in images, and the movies they map to.
 
     python -m fer.predict IMAGE... [--json] [--annotate OUT.png] [--top N] [--model PATH] [--preset NAME] [--group]
+                                   [--profile local|PROFILE.json] [--mix]
 
 Unreadable files get a one-line error on stderr and a non-zero exit; the other files are still processed.
-With several images, --annotate OUT.png writes OUT_<image stem>.png for each.
+With several images, --annotate OUT.png writes OUT_<image stem>.png for each. The films are the page's list for
+the reading (the one ranker, fer.recommend.ranker.recommend), with the profile's marks, mapping and filters when
+--profile is given (it is only read; a missing or unreadable one is one sentence and exit code 2).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import cv2
 import pandas as pd
 
 from fer.files import DEFAULT_CATALOGUE
-from fer.genres import PRESETS, build_mapping
+from fer.genres import PRESETS
+from fer.profiles.store import Profile, ProfileError
 from fer.recommend.catalogue import load_catalogue
-from fer.recommend.ranker import top_movies
+from fer.recommend.person import read_profile, saved_filters, saved_mapping
+from fer.recommend.ranker import recommend
 from fer.vision.detect import DEFAULT_DETECTOR, DETECTORS
 from fer.vision.draw import draw_faces
 from fer.vision.images import load_image
@@ -39,8 +44,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--top", type=int, default=5, help="movies to list per image (0: none)")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
     p.add_argument("--detector", default=None, choices=DETECTORS, help=f"face detector (default: {DEFAULT_DETECTOR})")
-    p.add_argument("--preset", default="paper", choices=list(PRESETS), help="emotion -> genre map")
+    p.add_argument("--preset", default=None, choices=list(PRESETS),
+                   help="emotion -> genre map (default: the profile's, else paper)")
     p.add_argument("--group", action="store_true", help="mood of all faces together (default: the largest face)")
+    p.add_argument("--profile", default=None, help="`local` (this user's own profile) or a file from \"Download my "
+                   "data\": its marks, mapping and filters apply; it is only read")
+    p.add_argument("--mix", action=argparse.BooleanOptionalAction, default=None,
+                   help="blend the genres of the leading emotions (default: the profile's setting, else off)")
     a = p.parse_args(argv)
     if a.annotate and not cv2.haveImageWriter(str(a.annotate)):  # cv2.imwrite would raise, after all the work
         p.error(f"--annotate: OpenCV cannot write {a.annotate.name!r}; name it .png or .jpg.")
@@ -59,29 +69,40 @@ def catalogue_or_none(top: int) -> pd.DataFrame | None:
 
 
 def describe(path: Path, faces: list, mapping: dict[str, str], movies: pd.DataFrame | None, top: int,
-             group: bool) -> dict:
-    """One image's result as JSON-able data: faces, the mood, its genre and movies."""
+             group: bool, profile: Profile | None = None, mix: bool | None = None) -> dict:
+    """One image's result as JSON-able data: faces, the mood, its genre and the page's list for it."""
     result = {"image": str(path), "faces": [{"box": list(f.box), "emotion": f.emotion,
                                              "confidence": round(f.confidence, 4),
                                              "probs": {k: round(v, 4) for k, v in f.probs.items()}} for f in faces]}
     reading = read_mood([f.probs for f in faces], group)
     if reading is not None:
-        result.update(mood=reading.emotion, mood_source=reading.source, genre=mapping[reading.emotion])
+        result.update(mood=reading.emotion, mood_source=reading.source or "the only face",
+                      genre=mapping[reading.emotion])
         if movies is not None:
+            filters = saved_filters(profile, int(movies["year"].min()), int(movies["year"].max()))
+            if mix is not None:
+                filters["mix"] = mix
+            films = recommend(reading.probs, mapping, movies, profile, top, **filters)
+            result["genres"] = list(films.attrs.get("genres", {}))
             result["movies"] = [{"rank": int(r.rank), "title": r.title, "rating": float(r.rating), "url": r.url,
-                                 "year": None if pd.isna(r.year) else int(r.year)}
-                                for r in top_movies(result["genre"], top, movies).itertuples()]
+                                 "year": None if pd.isna(r.year) else int(r.year), "tconst": r.tconst,
+                                 "reason": r.reason} for r in films.itertuples()]
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     try:
+        profile = read_profile(a.profile) if a.profile else None
+    except ProfileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
         rec = EmotionRecognizer.load(a.model, a.detector)
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    movies, mapping = catalogue_or_none(a.top), build_mapping(a.preset)
+    movies, mapping = catalogue_or_none(a.top), saved_mapping(profile, a.preset)
     failed, results = 0, []
     for path in a.images:
         try:
@@ -95,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         faces, note = rec.read_photo(image)
         if note:
             print(f"{path}: {note}", file=sys.stderr)
-        result = describe(path, faces, mapping, movies, a.top, a.group)
+        result = describe(path, faces, mapping, movies, a.top, a.group, profile, a.mix)
         if a.annotate:
             out = annotate_path(a.annotate, path, len(a.images) > 1)
             if not cv2.imwrite(str(out), draw_faces(image, faces)):

@@ -4,6 +4,9 @@
     python -m fer.movies top GENRE [-n 50]
     python -m fer.movies recommend --emotion sad [--preset P] [--mix --probs sad=.6,angry=.3,...] [--years 1990 2010]
                                    [--min-rating 7] [--runtime 80 150] [--profile PATH | --profile local] [-n 50]
+
+`recommend` lists what the page lists for the same reading and profile: the same ranker (fer.recommend.ranker),
+the profile read without changing it, its saved mapping and filters unless options say otherwise.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import pandas as pd
 
 from fer.emotions import EMOTIONS
 from fer.files import DEFAULT_CATALOGUE
-from fer.genres import PRESETS, build_mapping
-from fer.profiles.store import Profile, ProfileError, default_path
+from fer.genres import PRESETS, genre_name
+from fer.profiles.store import ProfileError
 from fer.recommend.catalogue import DEFAULT_MIN_VOTES, IMDB_BASE, Progress, RefreshError, load_catalogue, refresh
 from fer.recommend.neighbours import ATTRIBUTION as LEARNT_FROM
-from fer.recommend.ranker import recommend, top_movies
+from fer.recommend.neighbours import Neighbours
+from fer.recommend.person import list_for
+from fer.recommend.ranker import PAPER, recommend
 
 
 def _probs(text: str) -> dict[str, float]:
@@ -43,13 +48,9 @@ def _probs(text: str) -> dict[str, float]:
 def _print_recommendations(a: argparse.Namespace) -> None:
     movies, meta = load_catalogue(a.catalogue)
     probs = a.probs or {e: float(e == a.emotion) for e in EMOTIONS}
-    profile = None
-    if a.profile:
-        profile = Profile(default_path() if a.profile == "local" else a.profile)
-        if profile.notice:
-            print(profile.notice, file=sys.stderr)
-    top = recommend(probs, build_mapping(a.preset), movies, profile, a.n, a.mix, a.years and tuple(a.years),
-                    a.min_rating, a.runtime and tuple(a.runtime), hide_seen=not a.show_seen)
+    top = list_for(probs, movies, a.profile, a.n, a.preset, mix=a.mix, years=a.years and tuple(a.years),
+                   min_rating=a.min_rating, runtime=a.runtime and tuple(a.runtime),
+                   hide_seen=None if a.show_seen is None else not a.show_seen)
     for film in top.itertuples():
         year = "" if pd.isna(film.year) else f" ({film.year})"
         print(f"{film.rank:>3}. {film.title}{year}  {film.rating:.1f}★\n     {film.reason}\n     {film.url}  "
@@ -58,6 +59,14 @@ def _print_recommendations(a: argparse.Namespace) -> None:
         print("No film matches these filters.")
     print(meta["attribution"], LEARNT_FROM)
 
+
+def paper_top(genre: str, n: int = 50, movies: pd.DataFrame | None = None, years: tuple[int, int] | None = None,
+              min_rating: float | None = None) -> pd.DataFrame:
+    """The paper's list: a genre's n best films by IMDb's weighted rating, from the one ranker."""
+    mapping = {"neutral": genre_name(genre)}
+    return recommend({"neutral": 1.0}, mapping, load_catalogue()[0] if movies is None else movies, None, n,
+                     years=years, min_rating=min_rating, neighbours=Neighbours.empty(), ranker=PAPER,
+                     learnt_genres=False)
 
 
 def _print_progress() -> Progress:
@@ -92,13 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("recommend", help="print the list for a mood, filtered and personalised like the app's")
     c.add_argument("--emotion", choices=EMOTIONS, help="the mood (or give --probs)")
     c.add_argument("--probs", type=_probs, help="emotion=probability,... e.g. sad=0.6,angry=0.3,neutral=0.1")
-    c.add_argument("--preset", default="paper", choices=list(PRESETS))
-    c.add_argument("--mix", action="store_true", help="blend the genres of the leading emotions")
+    c.add_argument("--preset", default=None, choices=list(PRESETS), help="default: the profile's, else paper")
+    c.add_argument("--mix", action=argparse.BooleanOptionalAction, default=None,
+                   help="blend the genres of the leading emotions (default: the profile's setting, else off)")
     c.add_argument("--years", type=int, nargs=2, metavar=("FROM", "TO"))
     c.add_argument("--min-rating", type=float)
     c.add_argument("--runtime", type=int, nargs=2, metavar=("MIN", "MAX"), help="minutes")
-    c.add_argument("--profile", help="a profile file, or `local` for this user's own (seen/thumbs apply)")
-    c.add_argument("--show-seen", action="store_true")
+    c.add_argument("--profile", help="`local` (this user's own profile) or a file from \"Download my data\": its "
+                   "marks, mapping and filters apply; it is only read")
+    c.add_argument("--show-seen", action=argparse.BooleanOptionalAction, default=None)
     c.add_argument("-n", type=int, default=50)
     c.add_argument("--catalogue", default=str(DEFAULT_CATALOGUE))
     a = p.parse_args(argv)
@@ -112,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nwrote {a.out}: {meta['rows']} movies (min votes {meta['min_votes']}, mean rating {meta['wr_c']})")
         else:
             movies, meta = load_catalogue(a.catalogue)
-            top = top_movies(a.genre, a.n, movies)
+            top = paper_top(a.genre, a.n, movies)
             with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 48):
                 print(top[["rank", "title", "year", "rating", "votes", "url"]].to_string(index=False))
             print(meta["attribution"])

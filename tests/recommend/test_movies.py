@@ -8,7 +8,7 @@ from fer.genres import GENRES, PRESETS, build_mapping, genre_name
 from fer.recommend import catalogue as movies
 from fer.recommend import cli
 from fer.recommend.catalogue import ATTRIBUTION, load_catalogue, refresh
-from fer.recommend.ranker import top_movies
+from fer.recommend.cli import paper_top
 from tests.conftest import IMDB_DIR, free_port
 from tests.imdb_fixtures import FaultyServer, imdb_dump
 
@@ -49,7 +49,7 @@ def test_weighted_rating_formula_and_ranking(catalogue):
     v, r = row["votes"], row["rating"]
     assert row["weighted_rating"] == pytest.approx(v / (v + m) * r + m / (v + m) * c, abs=1e-3)
     assert meta["wr_c"] == pytest.approx(c, abs=1e-3)
-    top = top_movies("Drama", 50, df)
+    top = paper_top("Drama", 50, df)
     assert list(top["rank"]) == list(range(1, len(top) + 1))
     assert top["weighted_rating"].is_monotonic_decreasing
     assert top["genres"].str.contains("Drama").all()
@@ -65,13 +65,13 @@ def test_few_very_high_votes_do_not_top_the_list(server, tmp_path):
                     "title.ratings.tsv.gz": gzip.compress(ratings.encode())}
     refresh(server.url, tmp_path / "m.json.gz", min_votes=5000)
     df, _ = load_catalogue(tmp_path / "m.json.gz")
-    top = top_movies("Drama", 50, df)
+    top = paper_top("Drama", 50, df)
     assert top["rating"].max() == 9.9 and top["title"].iloc[0] != "Tiny Cult Hit"
 
 
 def test_filters(catalogue):
     df, _ = load_catalogue(catalogue)
-    top = top_movies("Drama", 50, df, year_min=1960, year_max=1990, min_rating=6.0)
+    top = paper_top("Drama", 50, df, years=(1960, 1990), min_rating=6.0)
     assert len(top) > 0
     assert top["year"].between(1960, 1990).all() and (top["rating"] >= 6.0).all()
 
@@ -151,15 +151,15 @@ def test_mapping_presets_and_overrides():
     with pytest.raises(ValueError, match="unknown preset"):
         build_mapping("cheer me up")
     with pytest.raises(ValueError, match="unknown genre"):
-        top_movies("Telenovela")
+        paper_top("Telenovela")
 
 
 def test_genre_names_are_forgiving_about_case_spaces_and_hyphens(catalogue):
     assert genre_name("film noir") == genre_name("FILM-NOIR") == "Film-Noir" and genre_name("sci-fi") == "Sci-Fi"
     assert build_mapping("paper", {"sad": "musical"})["sad"] == "Musical"
     df, _ = load_catalogue(catalogue)
-    western = top_movies("western", 5, df)["title"].tolist()
-    assert western and western == top_movies("Western", 5, df)["title"].tolist()
+    western = paper_top("western", 5, df)["title"].tolist()
+    assert western and western == paper_top("Western", 5, df)["title"].tolist()
 
 
 def test_top_cli_prints_a_genre(catalogue, capsys):
@@ -173,7 +173,7 @@ def test_shipped_catalogue_fills_a_top_50_for_every_paper_genre():
     assert DEFAULT_CATALOGUE.stat().st_size <= 3 * 1024 * 1024
     assert meta["attribution"] == ATTRIBUTION
     for genre in PRESETS["paper"].values():
-        assert len(top_movies(genre, 50, df)) == 50, genre
+        assert len(paper_top(genre, 50, df)) == 50, genre
 
 
 @pytest.mark.skipif(not IMDB_DIR.exists(), reason="needs ../shared/datasets/imdb")
@@ -183,4 +183,4 @@ def test_shipped_catalogue_is_what_refresh_builds_from_the_snapshot(tmp_path):
     shipped, shipped_meta = load_catalogue(DEFAULT_CATALOGUE)
     assert meta["rows"] == shipped_meta["rows"] and meta["snapshot"] == "2026-08-06"
     assert fresh.equals(shipped)
-    assert top_movies("Drama", 1, fresh)["title"].iloc[0] == "The Shawshank Redemption"
+    assert paper_top("Drama", 1, fresh)["title"].iloc[0] == "The Shawshank Redemption"

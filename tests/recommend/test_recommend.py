@@ -12,8 +12,9 @@ import pytest
 from fer.emotions import EMOTIONS
 from fer.genres import build_mapping
 from fer.profiles.store import Profile
+from fer.recommend.arrays import franchise
 from fer.recommend.catalogue import load_catalogue
-from fer.recommend.ranker import franchise, recommend
+from fer.recommend.ranker import recommend
 from tests.conftest import ROOT
 
 MAPPING = build_mapping("match my mood")  # sad -> Drama, happy -> Comedy, angry -> Action, fear -> Thriller
@@ -72,7 +73,7 @@ def test_thumbs_up_on_one_genre_lift_it_in_a_mixed_list(movies):
     for t in crime:
         profile.rate(t, 1)
     after = recommend(probs, MAPPING, movies, profile, mix=True)
-    assert _has(after, "Crime").sum() >= _has(before, "Crime").sum() + 5
+    assert _has(after, "Crime").sum() >= _has(before, "Crime").sum() + 3  # before: a new visitor's list
     assert any("you liked 12 crime films" in r for r in after["reason"])
 
 

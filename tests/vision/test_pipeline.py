@@ -117,6 +117,8 @@ def test_cli_keeps_going_past_a_bad_file_and_exits_non_zero(tmp_path, capsys):
     results = json.loads(captured.out)
     assert results[0]["error"] and results[1]["faces"][0]["emotion"] == "happy"
     assert results[1]["genre"] == "Thriller" and len(results[1]["movies"]) == 3
+    assert results[1]["mood_source"] == "the only face"  # was "" (issue 50)
+    assert all(m["reason"].startswith("Thriller for a happy mood") for m in results[1]["movies"])
     annotated = cv2.imread(str(tmp_path / "out_me.png"))
     assert annotated.shape == frame.shape and not np.array_equal(annotated, frame)
 
@@ -126,7 +128,7 @@ def test_cli_text_output(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "a.png"), frame)
     assert predict_main([str(tmp_path / "a.png"), "--top", "2"]) == 0
     out = capsys.readouterr().out
-    assert "happy" in out and "genre for happy: Thriller" in out and "imdb.com/title/" in out
+    assert "happy" in out and "genre for happy (the only face): Thriller" in out and "imdb.com/title/" in out
 
 
 def test_cli_refuses_an_annotate_name_it_cannot_write(tmp_path, capsys):

@@ -1,0 +1,99 @@
+"""The person a command ranks for: their profile read without changing it (`--profile local`, their own profile
+file, or the JSON document "Download my data" gives), and the mapping and filters they saved in it, so
+`python -m fer.movies recommend` and `python -m fer.predict` list what the page lists for the same reading."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from fer.genres import PRESETS, build_mapping
+from fer.profiles.document import dumps, parse
+from fer.profiles.store import Profile, ProfileError, default_path
+from fer.recommend.ranker import recommend
+
+SQLITE = b"SQLite format 3\x00"
+RUNTIME = (40, 240)  # the page's runtime slider: its full extent is no filter
+
+
+def read_profile(spec: str) -> Profile:
+    """An in-memory copy of a profile: `local` (this user's own, empty when they have none yet), a profile file
+    or a profile JSON document. Nothing on disk is written, moved or created; ProfileError (one sentence) for a
+    missing or unreadable path."""
+    path = default_path() if spec == "local" else Path(spec)
+    if spec == "local" and not path.exists():
+        return Profile(None)
+    try:
+        head = path.read_bytes()[:len(SQLITE)] if path.is_file() else None
+    except OSError as e:
+        raise ProfileError(f"{path}: the profile could not be read ({e.strerror or e}).") from None
+    if head is None:
+        raise ProfileError(f"{path}: no such profile file (give `local` or a file from \"Download my data\").")
+    try:
+        doc = parse(_export(path) if head == SQLITE else path.read_bytes())
+    except (ValueError, OSError) as e:
+        raise ProfileError(f"{path}: {e}") from None
+    profile = Profile(None)
+    profile.restore(doc, replace=True)
+    return profile
+
+
+def _export(path: Path) -> str:
+    """A profile file's document, read from a copy (opening the file itself may migrate or move it aside)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "profile.db"
+        shutil.copyfile(path, copy)
+        if Path(f"{path}-wal").is_file():  # the newest writes of a profile in use are in its journal
+            shutil.copyfile(f"{path}-wal", f"{copy}-wal")
+        profile = Profile(copy)
+        try:
+            if profile.notice:
+                raise ValueError("it is not a profile file (damaged or of another program).")
+            return dumps(profile.export())
+        finally:
+            profile.close()
+
+
+def saved_mapping(profile: Profile | None, preset: str | None = None) -> dict[str, str]:
+    """Emotion -> genre as the page builds it: the saved preset (or `preset`), with the person's saved genres
+    when they were chosen for that preset."""
+    saved = (profile.get("mapping") if profile is not None else None) or {}
+    chosen = preset or (saved.get("preset") if saved.get("preset") in PRESETS else "paper")
+    return build_mapping(chosen, saved.get("genres") if saved.get("preset") == chosen else None)
+
+
+def saved_filters(profile: Profile | None, first_year: int, last_year: int) -> dict:
+    """The person's saved filters as `recommend` arguments, as the page reads them: a range at its full extent,
+    or a 0 minimum rating, is no filter."""
+    saved = (profile.get("filters") if profile is not None else None) or {}
+    years = _range(saved.get("years"), first_year, last_year)
+    runtime = _range(saved.get("runtime"), *RUNTIME)
+    return {"mix": bool(saved.get("mix", False)), "hide_seen": bool(saved.get("hide_seen", True)),
+            "years": None if years == (first_year, last_year) else years, "min_rating": saved.get("min_rating") or None,
+            "runtime": None if runtime == RUNTIME else runtime}
+
+
+def _range(pair, low: int, high: int) -> tuple[int, int]:
+    """A saved (low, high) clamped to the slider's extent as the page draws it; the full extent when unset."""
+    if not pair:
+        return low, high
+    a, b = (max(low, min(high, int(v))) for v in pair)
+    return (a, b) if a <= b else (low, high)
+
+
+def list_for(probs: dict[str, float], movies: pd.DataFrame, profile_spec: str | None = None, n: int = 50,
+             preset: str | None = None, **options) -> pd.DataFrame:
+    """The list the page shows for this reading and profile (`--profile` of a command: `local` or a path, read
+    without changing it): its saved mapping and filters, `options` (recommend's filters, mix, hide_seen) over
+    them where not None. ProfileError (one sentence) for a missing or unreadable profile."""
+    profile = read_profile(profile_spec) if profile_spec else None
+    try:
+        filters = saved_filters(profile, int(movies["year"].min()), int(movies["year"].max()))
+        filters.update({k: v for k, v in options.items() if v is not None})
+        return recommend(probs, saved_mapping(profile, preset), movies, profile, n, **filters)
+    finally:
+        if profile is not None:
+            profile.close()
