@@ -50,7 +50,19 @@ def recommendations(reading: Reading | None, key: str = "") -> None:
     except ProfileError as e:
         st.warning(literal(e))
         top = recommend(reading.probs, current_mapping(), movies, None, LISTED, **filters)
+    if not top.empty:
+        st.caption(genres_line(top))
     film_list(top, profile)
+
+
+def genres_line(top: pd.DataFrame) -> str:
+    """Every genre the list holds, the chosen ones first, learnt ones said to be learnt (the "Genre" above names
+    the mood's chosen genre only)."""
+    held = set(top["list_genre"])
+    genres = [(g, source) for g, source in top.attrs.get("genres", {}).items() if g in held]
+    chosen = [g for g, source in genres if source != "learnt"]
+    learnt = [g for g, source in genres if source == "learnt"]
+    return "In this list: " + ", ".join(chosen) + (f"; also {', '.join(learnt)}, learnt from your 👍" if learnt else "")
 
 
 def steady_list(ranked: Callable[[], pd.DataFrame], reading: Reading, filters: dict, profile: Profile) -> pd.DataFrame:
@@ -75,16 +87,17 @@ def steady_list(ranked: Callable[[], pd.DataFrame], reading: Reading, filters: d
     return top
 
 
-FILTER_KEYS = ("mix", "hide_seen", "years", "min_rating", "runtime")
+FILTER_KEYS = ("mix", "hide_seen", "years", "min_rating", "runtime", "learnt_genres")
 
 
 def list_filters(movies: pd.DataFrame) -> dict:
-    """Mood mix, hide seen, years, minimum rating, runtime; starting from what this person chose last time.
-    A range left at its full extent is no filter (films with an unknown year or runtime stay)."""
+    """Mood mix, learnt genres, hide seen, years, minimum rating, runtime; starting from what this person chose
+    last time. A range left at its full extent is no filter (films with an unknown year or runtime stay)."""
     saved = st.session_state.get("saved", {}).get("filters") or {}
     first, last = int(movies["year"].min()), int(movies["year"].max())
     top = float(movies["rating"].max() * 2 // 1 / 2)  # the best-rated film's, in the slider's steps: never an empty end
-    full = {"mix": False, "hide_seen": True, "years": (first, last), "min_rating": 0.0, "runtime": (40, 240)}
+    full = {"mix": False, "learnt_genres": True, "hide_seen": True, "years": (first, last), "min_rating": 0.0,
+            "runtime": (40, 240)}
     start = {k: tuple(saved[k]) if isinstance(full[k], tuple) else saved[k] for k in full
              if k in saved and type(saved[k]) in (list, type(full[k]))}
     start = {**full, **start}
@@ -92,6 +105,9 @@ def list_filters(movies: pd.DataFrame) -> dict:
         st.toggle("Mood mix: blend the genres of my leading emotions", start["mix"], key=wkey("mix"),
                   on_change=_save_filters, help="Off: the winning emotion's genre (the paper's list). On: each "
                   "emotion of at least 10 % brings its genre, in proportion to its probability.")
+        st.toggle("Add genres learnt from my 👍", start["learnt_genres"], key=wkey("learnt_genres"),
+                  on_change=_save_filters, help="On: genres your thumbs taught for a mood join its list as a "
+                  "labelled share (the genre chosen for the mood always leads). Off: only the chosen genres.")
         st.toggle("Hide films I've seen", start["hide_seen"], key=wkey("hide_seen"), on_change=_save_filters)
         st.slider("Years", first, last, _clamp(start["years"], first, last), key=wkey("years"), on_change=_save_filters)
         st.slider("Minimum IMDb rating", 0.0, top, min(max(float(start["min_rating"]), 0.0), top), 0.5, format="%.1f",
@@ -100,7 +116,8 @@ def list_filters(movies: pd.DataFrame) -> dict:
         st.slider("Runtime (minutes)", 40, 240, _clamp(start["runtime"], 40, 240), 10, key=wkey("runtime"),
                   on_change=_save_filters)
     years, runtime = st.session_state[wkey("years")], st.session_state[wkey("runtime")]
-    return {"mix": st.session_state[wkey("mix")], "hide_seen": st.session_state[wkey("hide_seen")],
+    return {"mix": st.session_state[wkey("mix")], "learnt_genres": st.session_state[wkey("learnt_genres")],
+            "hide_seen": st.session_state[wkey("hide_seen")],
             "years": None if tuple(years) == (first, last) else tuple(years),
             "min_rating": st.session_state[wkey("min_rating")] or None,
             "runtime": None if tuple(runtime) == (40, 240) else tuple(runtime)}

@@ -200,10 +200,10 @@ def _rating(v) -> float:
     return v
 
 
-_FILTERS = {"mix": _switch, "hide_seen": _switch, "min_rating": _rating, "years": _range(YEARS),
-            "runtime": _range(RUNTIME)}
-_NAMES = {"mix": "mood mix", "hide_seen": "hide seen", "min_rating": "minimum rating", "years": "years",
-          "runtime": "runtime"}
+_FILTERS = {"mix": _switch, "learnt_genres": _switch, "hide_seen": _switch, "min_rating": _rating,
+            "years": _range(YEARS), "runtime": _range(RUNTIME)}
+_NAMES = {"mix": "mood mix", "learnt_genres": "learnt genres", "hide_seen": "hide seen", "min_rating": "minimum rating",
+          "years": "years", "runtime": "runtime"}
 
 
 def _resting(values, strict: bool = True) -> list[float]:

@@ -713,3 +713,32 @@ def test_the_minimum_rating_reads_one_decimal_and_ends_where_films_remain(app, f
     slider = at.sidebar.slider(key="min_rating")
     best = load_catalogue()[0]["rating"].max()
     assert slider.proto.format == "%.1f" and best - 0.5 < slider.max <= best and slider.value == slider.max
+
+
+@needs_fer
+def test_learnt_genres_are_named_above_the_list_and_can_be_switched_off(app, face_png):
+    """Two 👍 on another genre in this mood bring it in as a share named above the list; switched off (kept in
+    the profile), the list is the chosen genre alone."""
+    from fer.profiles.store import apply_marks
+
+    data, face = face_png
+    chosen = PRESETS["paper"][face.emotion]
+    other = "Comedy" if chosen != "Comedy" else "Horror"
+    movies = load_catalogue()[0]
+    has = movies["genres"].str.split(",")
+    liked = movies.loc[has.map(lambda g: other in g and chosen not in g), "tconst"].iloc[:2]
+    profile = Profile(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db")
+    for t in liked:
+        apply_marks(profile, t, [], ["up"], face.emotion)
+    at = _upload(_new_session(), "me.png", data)
+
+    def line(at) -> str:
+        return next(c.value for c in at.sidebar.caption if c.value.startswith("In this list: "))
+
+    assert line(at) == f"In this list: {chosen}; also {other}, learnt from your 👍"
+    at.sidebar.toggle(key="learnt_genres").set_value(False).run()
+    assert line(at) == f"In this list: {chosen}"
+    genres = movies.set_index("tconst").loc[_listed(at), "genres"].str.split(",")
+    assert len(genres) == 50 and genres.map(lambda g: chosen in g).all()
+    assert profile.get("filters")["learnt_genres"] is False
+    assert not _upload(_new_session(), "me.png", data).sidebar.toggle(key="learnt_genres").value

@@ -197,3 +197,19 @@ def test_my_marks_lists_every_mark_with_its_mood_and_forgets_an_undone_one(tmp_p
     p.unmark_seen("tt0000001")
     assert "tt0000001" not in {m["tconst"] for m in p.marks()}
     assert Profile(None).marks() == [] and Profile(tmp_path / "none.db").marks() == []
+
+
+def test_the_learnt_genres_switch_travels_with_the_profile_document(tmp_path):
+    """The page saves "Add genres learnt from my 👍" with the filters: a download imports again with it, and a
+    value that is not a switch is refused like any other filter."""
+    from fer.profiles.document import dumps, parse
+
+    p = Profile(tmp_path / "profile.db")
+    p.set("filters", {"mix": True, "learnt_genres": False})
+    back = Profile(None)
+    back.restore(parse(dumps(p.export())))
+    assert back.get("filters") == {"mix": True, "learnt_genres": False}
+    bad = p.export()
+    bad["settings"]["filters"]["learnt_genres"] = "no"
+    with pytest.raises(ValueError, match="learnt genres"):
+        parse(dumps(bad))
