@@ -79,7 +79,7 @@ def describe(path: Path, faces: list, mapping: dict[str, str], movies: pd.DataFr
         result.update(mood=reading.emotion, mood_source=reading.source or "the only face",
                       genre=mapping[reading.emotion])
         if movies is not None:
-            filters = saved_filters(profile, int(movies["year"].min()), int(movies["year"].max()))
+            filters = saved_filters(profile, movies)
             if mix is not None:
                 filters["mix"] = mix
             films = recommend(reading.probs, mapping, movies, profile, top, **filters)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from fer.emotions import EMOTIONS
 from fer.profiles.store import Profile, ProfileError, apply_marks
+from fer.recommend.person import RUNTIME, as_arguments, best_rating, filter_start
 from fer.recommend.ranker import recommend, steady
 from fer.vision.mood import Reading
 from ui.answers import not_sure
@@ -93,14 +94,8 @@ FILTER_KEYS = ("mix", "hide_seen", "years", "min_rating", "runtime", "learnt_gen
 def list_filters(movies: pd.DataFrame) -> dict:
     """Mood mix, learnt genres, hide seen, years, minimum rating, runtime; starting from what this person chose
     last time. A range left at its full extent is no filter (films with an unknown year or runtime stay)."""
-    saved = st.session_state.get("saved", {}).get("filters") or {}
+    start = filter_start(st.session_state.get("saved", {}).get("filters"), movies)
     first, last = int(movies["year"].min()), int(movies["year"].max())
-    top = float(movies["rating"].max() * 2 // 1 / 2)  # the best-rated film's, in the slider's steps: never an empty end
-    full = {"mix": False, "learnt_genres": True, "hide_seen": True, "years": (first, last), "min_rating": 0.0,
-            "runtime": (40, 240)}
-    start = {k: tuple(saved[k]) if isinstance(full[k], tuple) else saved[k] for k in full
-             if k in saved and type(saved[k]) in (list, type(full[k]))}
-    start = {**full, **start}
     with st.expander("Filters and mood mix"):
         st.toggle("Mood mix: blend the genres of my leading emotions", start["mix"], key=wkey("mix"),
                   on_change=_save_filters, help="Off: the winning emotion's genre (the paper's list). On: each "
@@ -109,23 +104,11 @@ def list_filters(movies: pd.DataFrame) -> dict:
                   on_change=_save_filters, help="On: genres your thumbs taught for a mood join its list as a "
                   "labelled share (the genre chosen for the mood always leads). Off: only the chosen genres.")
         st.toggle("Hide films I've seen", start["hide_seen"], key=wkey("hide_seen"), on_change=_save_filters)
-        st.slider("Years", first, last, _clamp(start["years"], first, last), key=wkey("years"), on_change=_save_filters)
-        st.slider("Minimum IMDb rating", 0.0, top, min(max(float(start["min_rating"]), 0.0), top), 0.5, format="%.1f",
-                  key=wkey("min_rating"),
-                  on_change=_save_filters)
-        st.slider("Runtime (minutes)", 40, 240, _clamp(start["runtime"], 40, 240), 10, key=wkey("runtime"),
-                  on_change=_save_filters)
-    years, runtime = st.session_state[wkey("years")], st.session_state[wkey("runtime")]
-    return {"mix": st.session_state[wkey("mix")], "learnt_genres": st.session_state[wkey("learnt_genres")],
-            "hide_seen": st.session_state[wkey("hide_seen")],
-            "years": None if tuple(years) == (first, last) else tuple(years),
-            "min_rating": st.session_state[wkey("min_rating")] or None,
-            "runtime": None if tuple(runtime) == (40, 240) else tuple(runtime)}
-
-
-def _clamp(pair, low: int, high: int) -> tuple[int, int]:
-    a, b = (max(low, min(high, int(v))) for v in pair)
-    return (a, b) if a <= b else (low, high)
+        st.slider("Years", first, last, start["years"], key=wkey("years"), on_change=_save_filters)
+        st.slider("Minimum IMDb rating", 0.0, best_rating(movies), start["min_rating"], 0.5, format="%.1f",
+                  key=wkey("min_rating"), on_change=_save_filters)
+        st.slider("Runtime (minutes)", *RUNTIME, start["runtime"], 10, key=wkey("runtime"), on_change=_save_filters)
+    return as_arguments({name: st.session_state[wkey(name)] for name in start}, movies)
 
 
 def _save_filters() -> None:

@@ -65,20 +65,50 @@ def saved_mapping(profile: Profile | None, preset: str | None = None) -> dict[st
     return build_mapping(chosen, saved.get("genres") if saved.get("preset") == chosen else None)
 
 
-def saved_filters(profile: Profile | None, first_year: int, last_year: int) -> dict:
-    """The person's saved filters as `recommend` arguments, as the page reads them: a range at its full extent,
-    or a 0 minimum rating, is no filter."""
-    saved = (profile.get("filters") if profile is not None else None) or {}
-    years = _range(saved.get("years"), first_year, last_year)
-    runtime = _range(saved.get("runtime"), *RUNTIME)
-    return {"mix": bool(saved.get("mix", False)), "hide_seen": bool(saved.get("hide_seen", True)),
-            "years": None if years == (first_year, last_year) else years, "min_rating": saved.get("min_rating") or None,
-            "runtime": None if runtime == RUNTIME else runtime}
+def best_rating(movies: pd.DataFrame) -> float:
+    """The best film's rating in the rating slider's half-point steps: a minimum above it would empty the list."""
+    return float(movies["rating"].max() * 2 // 1 / 2)
+
+
+def filter_start(saved: dict | None, movies: pd.DataFrame) -> dict:
+    """The filters a person starts from, as the page's controls show them: what they saved, clamped to each
+    control's extent (the catalogue's years, 40-240 minutes, a minimum rating up to the best film's); the full
+    extent, or the default, where nothing usable was saved."""
+    saved = saved if isinstance(saved, dict) else {}
+    rating = saved.get("min_rating")
+    rating = float(rating) if isinstance(rating, int | float) and not isinstance(rating, bool) else 0.0
+    return {"mix": _flag(saved, "mix", False), "learnt_genres": _flag(saved, "learnt_genres", True),
+            "hide_seen": _flag(saved, "hide_seen", True), "years": _range(saved.get("years"), *_years(movies)),
+            "min_rating": min(max(rating, 0.0), best_rating(movies)) if rating == rating else 0.0,
+            "runtime": _range(saved.get("runtime"), *RUNTIME)}
+
+
+def as_arguments(values: dict, movies: pd.DataFrame) -> dict:
+    """Filter values as `recommend` arguments: a range at its full extent, or a 0 minimum rating, is no filter
+    (films with an unknown year or runtime stay)."""
+    years, runtime = tuple(values["years"]), tuple(values["runtime"])
+    return {"mix": bool(values["mix"]), "learnt_genres": bool(values["learnt_genres"]),
+            "hide_seen": bool(values["hide_seen"]), "years": None if years == _years(movies) else years,
+            "min_rating": values["min_rating"] or None, "runtime": None if runtime == RUNTIME else runtime}
+
+
+def saved_filters(profile: Profile | None, movies: pd.DataFrame) -> dict:
+    """The person's saved filters as `recommend` arguments, exactly as the page starts from them."""
+    return as_arguments(filter_start(profile.get("filters") if profile is not None else None, movies), movies)
+
+
+def _years(movies: pd.DataFrame) -> tuple[int, int]:
+    return int(movies["year"].min()), int(movies["year"].max())
+
+
+def _flag(saved: dict, name: str, default: bool) -> bool:
+    return saved[name] if isinstance(saved.get(name), bool) else default
 
 
 def _range(pair, low: int, high: int) -> tuple[int, int]:
-    """A saved (low, high) clamped to the slider's extent as the page draws it; the full extent when unset."""
-    if not pair:
+    """A saved (low, high) clamped to the control's extent; the full extent when unset or unusable."""
+    if not (isinstance(pair, list | tuple) and len(pair) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and v == v for v in pair)):
         return low, high
     a, b = (max(low, min(high, int(v))) for v in pair)
     return (a, b) if a <= b else (low, high)
@@ -91,7 +121,7 @@ def list_for(probs: dict[str, float], movies: pd.DataFrame, profile_spec: str | 
     them where not None. ProfileError (one sentence) for a missing or unreadable profile."""
     profile = read_profile(profile_spec) if profile_spec else None
     try:
-        filters = saved_filters(profile, int(movies["year"].min()), int(movies["year"].max()))
+        filters = saved_filters(profile, movies)
         filters.update({k: v for k, v in options.items() if v is not None})
         return recommend(probs, saved_mapping(profile, preset), movies, profile, n, **filters)
     finally:

@@ -14,6 +14,7 @@ from fer.predict import main as predict_main
 from fer.profiles.document import parse
 from fer.profiles.store import Profile, default_path
 from fer.recommend.catalogue import load_catalogue
+from fer.recommend.person import as_arguments, filter_start
 from fer.recommend.ranker import recommend, steady
 from tests.conftest import ROOT
 from tests.scenes import astronaut_frame
@@ -27,7 +28,8 @@ DOC = {"format": "mood-to-movie/profile", "version": 1, "exported": "2026-12-07T
        "mood_marks": [{"emotion": "happy", "tconst": SEVEN, "rating": 1, "updated": "2026-12-07T09:00:00+00:00"},
                       {"emotion": "happy", "tconst": MEMENTO, "rating": 1, "updated": "2026-12-07T09:00:01+00:00"}],
        "settings": {"mapping": {"preset": "paper", "genres": {**build_mapping("paper"), "happy": "Comedy"}},
-                    "filters": {"mix": False, "hide_seen": True, "years": [1960, 2020], "min_rating": 6.0}},
+                    "filters": {"mix": False, "learnt_genres": False, "hide_seen": True, "years": [1960, 2020],
+                                "min_rating": 6.0}},
        "answers": {}}
 
 
@@ -48,7 +50,8 @@ def _page_list(movies, probs: dict[str, float], text: str):
     profile.restore(doc, replace=True)
     saved = doc["settings"]
     mapping = build_mapping(saved["mapping"]["preset"], saved["mapping"]["genres"])
-    filters = {"mix": False, "hide_seen": True, "years": (1960, 2020), "min_rating": 6.0, "runtime": None}
+    filters = as_arguments(filter_start(saved["filters"], movies), movies)  # what list_filters starts from
+    assert filters["learnt_genres"] is False and filters["years"] == (1960, 2020)
     fresh = recommend(probs, mapping, movies, profile, 2 * LISTED, **filters)
     return steady(None, fresh, profile, filters["hide_seen"], LISTED)
 
