@@ -70,9 +70,9 @@ def test_streamlit_webrtc_still_has_the_attribute_keep_stream_alive_clears():
 
     ctx = WebRtcStreamerContext(worker=None, state=WebRtcStreamerState(playing=False, signalling=False))
     where = f"streamlit-webrtc {version('streamlit-webrtc')}: WebRtcStreamerContext.{WEBRTC_RENDERED_RUN_COUNT}"
-    assert hasattr(ctx, WEBRTC_RENDERED_RUN_COUNT), f"{where} is gone; app.keep_stream_alive no longer works"
+    assert hasattr(ctx, WEBRTC_RENDERED_RUN_COUNT), f"{where} is gone; ui.inputs.keep_stream_alive no longer works"
     assert f"context.{WEBRTC_RENDERED_RUN_COUNT} is not None" in inspect.getsource(component), \
-        f"{where} no longer drives the orphan check; re-check app.keep_stream_alive"
+        f"{where} no longer drives the orphan check; re-check ui.inputs.keep_stream_alive"
 
 
 def test_the_repositorys_model_files_stay_within_40_mb():
@@ -111,7 +111,7 @@ def test_one_sessions_uploads_are_bounded_in_memory():
 
 
 def test_streamlit_components_v2_still_mounts_an_inline_js_component_with_state_callbacks():
-    """The browser profile (app.browser_store) is an inline-JS st.components.v2 component whose state values
+    """The browser profile (ui/browser.py) is an inline-JS st.components.v2 component whose state values
     ("stored", "failed") come back through session state under its key; the real browser side is
     tests/test_e2e.py::test_a_public_visitors_profile_lives_in_their_browser_only."""
     from streamlit.testing.v1 import AppTest

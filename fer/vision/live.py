@@ -31,7 +31,7 @@ class MoodSnapshot:
 
 log = logging.getLogger(__name__)
 
-# streamlit-webrtc's private bookkeeping that app.keep_stream_alive clears (see there). Private API: the
+# streamlit-webrtc's private bookkeeping that ui.inputs.keep_stream_alive clears (see there). Private API: the
 # requirement pins streamlit-webrtc below 0.80 and tests/test_contracts.py fails by name if it disappears.
 WEBRTC_RENDERED_RUN_COUNT = "_last_rendered_run_count"
 
