@@ -1,8 +1,15 @@
 """The main page under Streamlit's AppTest: the page fixture, faces it reads, and what a person sees."""
 
+
+from __future__ import annotations
+
+import os
 import shutil
+import time
+from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -11,8 +18,9 @@ from fer.files import DEFAULT_CATALOGUE
 from fer.recommend.catalogue import load_catalogue
 from fer.training.data import load_dataset
 from fer.vision.detect import iou
-from tests.conftest import FER_CSV, ROOT
-from tests.scenes import face_frame
+from tests.conftest import FER_CSV, ROOT, free_port
+from tests.launch import start_app
+from tests.scenes import confident_face, face_frame
 
 needs_fer = pytest.mark.skipif(not FER_CSV.exists(), reason="needs ../shared/datasets")
 
@@ -89,3 +97,121 @@ def _new_session() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state["input_mode"] = "Photo"
     return at.run()
+
+
+# ---------------------------------------------------------------- real browsers (test_e2e*.py)
+
+CHROMIUM = "/usr/bin/chromium"
+PHOTO_INPUT = '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]'  # not "Import my data"
+ARTIFACTS = ROOT / "test-artifacts"
+RUNS = int(os.environ.get("E2E_RUNS", "1"))
+# How long a condition may take to hold (ms). Generous: it only matters when the test fails, and a machine busy
+# with other work (a training beside the suite) may take tens of seconds to read a photo.
+WAIT = 120_000
+
+def write_y4m(path: Path, frame_bgr: np.ndarray, frames: int = 30) -> None:
+    """A 15 fps 4:2:0 y4m video of one still frame (Chromium loops it)."""
+    h, w = frame_bgr.shape[:2]
+    yuv = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420).tobytes()  # Y, then U, then V planes
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F15:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + yuv)
+
+
+@pytest.fixture(scope="module")
+def face_video(tmp_path_factory):
+    """(y4m path, expected emotion): the first PublicTest face the pipeline reads with >= 80 % confidence."""
+    frame, face = confident_face(EmotionRecognizer.load(), load_dataset(FER_CSV).split("PublicTest")[0], side=220)
+    path = tmp_path_factory.mktemp("video") / "face.y4m"
+    write_y4m(path, frame)
+    return path, face.emotion
+
+
+def _serve(tmp: Path, **env: str):
+    """`streamlit run app.py` with its own catalogue copy and profile folder, once it answers; yields
+    (url, log path, profile db path)."""
+    catalogue = tmp / "movies.json.gz"
+    shutil.copy(DEFAULT_CATALOGUE, catalogue)
+    port = free_port()
+    try:
+        proc = start_app(port, tmp / "streamlit.log", FER_CATALOGUE=str(catalogue),
+                         FER_PROFILE_DIR=str(tmp / "profile"), **env)
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield f"http://127.0.0.1:{port}", tmp / "streamlit.log", tmp / "profile" / "profile.db"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from _serve(tmp_path_factory.mktemp("server"))
+
+
+@pytest.fixture(scope="module")
+def public_server(tmp_path_factory):
+    """A public deploy (FER_PUBLIC=1): anonymous visitors, nothing of theirs on the server's disk."""
+    tmp = tmp_path_factory.mktemp("public")
+    yield from _serve(tmp, FER_PUBLIC="1", FER_RUNS=str(tmp / "runs"))
+
+
+@pytest.fixture(scope="module")
+def browsers(face_video):
+    """Two separate Chromium processes, each with its own fake webcam playing the face: two viewers."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = [p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={face_video[0]}", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"])
+            for _ in range(2)]
+        yield launched
+        for b in launched:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(browsers):
+    return browsers[0]
+
+
+def _until(condition, what: str) -> None:
+    """Polls `condition` until it holds, for up to WAIT."""
+    deadline = time.time() + WAIT / 1000
+    while not condition():
+        assert time.time() < deadline, f"never true: {what}"
+        time.sleep(0.2)
+
+
+def _video_time(video) -> float:
+    return video.evaluate("v => (v.readyState >= 2 && !v.paused) ? v.currentTime : -1")
+
+
+def _wait_playing(video, past: float = 0.5, why: str = "never started playing") -> None:
+    """Until the returned video has played past `past` seconds (a condition: a busy machine only makes it later)."""
+    _until(lambda: _video_time(video) > past, f"the returned video {why}")
+
+
+def _settled(page, quiet: float = 1.0) -> None:
+    """Until the app has had no script run in progress for `quiet` seconds in a row (Streamlit shows its running
+    icon only a moment after a run starts, so one look is not enough); a click then starts its own run."""
+    icon = page.get_by_test_id("stStatusWidgetRunningIcon")
+    deadline, idle_since = time.time() + WAIT / 1000, time.time()
+    while time.time() - idle_since < quiet:
+        assert time.time() < deadline, "the app never stopped running"
+        if icon.count():
+            idle_since = time.time()
+        time.sleep(0.1)
+
+
+def _upload(page, uploader, path: Path) -> None:
+    """Offer a file to an uploader once the app is idle and the control enabled: a file set while a run is
+    still drawing the page can land on a control that run replaces (seen under heavy CPU load)."""
+    from playwright.sync_api import expect
+
+    _settled(page)
+    expect(uploader).to_have_count(1, timeout=WAIT)  # a run that replaces it shows the old one until it ends
+    expect(uploader).to_be_enabled(timeout=WAIT)  # set_input_files does not wait for it
+    uploader.set_input_files(str(path))
