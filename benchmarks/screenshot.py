@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "screenshot.png")
     a = p.parse_args(argv)
     env = {**os.environ, "E2E_SCREENSHOT": str(a.out.resolve()), "E2E_RUNS": "1"}
-    test = "tests/test_e2e.py::test_webcam_stream_shows_boxed_face_and_recommendations"
+    test = "tests/app/test_e2e.py::test_webcam_stream_shows_boxed_face_and_recommendations"
     return subprocess.run([sys.executable, "-m", "pytest", "-q", test], cwd=ROOT, env=env).returncode
 
 

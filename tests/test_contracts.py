@@ -113,7 +113,7 @@ def test_one_sessions_uploads_are_bounded_in_memory():
 def test_streamlit_components_v2_still_mounts_an_inline_js_component_with_state_callbacks():
     """The browser profile (ui/browser.py) is an inline-JS st.components.v2 component whose state values
     ("stored", "failed") come back through session state under its key; the real browser side is
-    tests/test_e2e.py::test_a_public_visitors_profile_lives_in_their_browser_only."""
+    tests/app/test_e2e_profiles.py::test_a_public_visitors_profile_lives_in_their_browser_only."""
     from streamlit.testing.v1 import AppTest
 
     def page():
