@@ -102,6 +102,10 @@ def _new_session() -> AppTest:
 # ---------------------------------------------------------------- real browsers (test_e2e*.py)
 
 CHROMIUM = "/usr/bin/chromium"
+# Every real-browser test module is marked with it (CI always has Chromium and the datasets: never skipped there).
+needs_browser = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and FER_CSV.exists()) and not os.environ.get("CI"),
+    reason="needs Chromium (bash tests/run.sh installs it) and ../shared/datasets")
 PHOTO_INPUT = '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]'  # not "Import my data"
 ARTIFACTS = ROOT / "test-artifacts"
 RUNS = int(os.environ.get("E2E_RUNS", "1"))

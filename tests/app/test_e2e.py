@@ -26,19 +26,16 @@ from fer.recommend.ranker import recommend
 from fer.vision.draw import COLOURS
 from tests.app.conftest import (
     ARTIFACTS,
-    CHROMIUM,
     PHOTO_INPUT,
     RUNS,
     WAIT,
     _upload,
     _video_time,
     _wait_playing,
+    needs_browser,
 )
-from tests.conftest import FER_CSV
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and FER_CSV.exists()) and not os.environ.get("CI"),
-    reason="needs Chromium (bash tests/run.sh installs it) and ../shared/datasets")
+pytestmark = needs_browser
 
 
 WEBCAM_HINT = "Press START and allow the camera"

@@ -4,7 +4,6 @@ shared PostgreSQL database when logged in on several replicas), and that no tab 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,20 +14,18 @@ from fer import EmotionRecognizer
 from fer.training.data import load_dataset
 from tests.app.conftest import (
     ARTIFACTS,
-    CHROMIUM,
     PHOTO_INPUT,
     WAIT,
     _serve,
     _settled,
     _until,
     _upload,
+    needs_browser,
 )
 from tests.conftest import FER_CSV
 from tests.scenes import confident_face
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and FER_CSV.exists()) and not os.environ.get("CI"),
-    reason="needs Chromium (bash tests/run.sh installs it) and ../shared/datasets")
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
