@@ -210,7 +210,7 @@ def _settled(page, quiet: float = 1.0) -> None:
         time.sleep(0.1)
 
 
-def _upload(page, uploader, path: Path) -> None:
+def _offer(page, uploader, path: Path) -> None:
     """Offer a file to an uploader once the app is idle and the control enabled: a file set while a run is
     still drawing the page can land on a control that run replaces (seen under heavy CPU load)."""
     from playwright.sync_api import expect

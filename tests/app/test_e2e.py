@@ -29,7 +29,7 @@ from tests.app.conftest import (
     PHOTO_INPUT,
     RUNS,
     WAIT,
-    _upload,
+    _offer,
     _video_time,
     _wait_playing,
     needs_browser,
@@ -175,7 +175,7 @@ def test_a_small_photo_is_shown_at_its_own_size(server, browser, tmp_path):
     try:
         page.goto(url)
         page.get_by_text("Photo", exact=True).first.click()
-        _upload(page, page.locator(PHOTO_INPUT), photo)
+        _offer(page, page.locator(PHOTO_INPUT), photo)
         shown = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first
         expect(shown).to_be_visible(timeout=WAIT)
         expect(page.locator('[data-testid="stMain"]')).to_contain_text("No face found", timeout=WAIT)

@@ -16,10 +16,10 @@ from tests.app.conftest import (
     ARTIFACTS,
     PHOTO_INPUT,
     WAIT,
+    _offer,
     _serve,
     _settled,
     _until,
-    _upload,
     needs_browser,
 )
 from tests.conftest import FER_CSV
@@ -46,7 +46,7 @@ def _open_with_photo(context, url: str, photo: Path):
     page = context.new_page()
     page.goto(url)
     page.get_by_text("Photo", exact=True).first.click()
-    _upload(page, page.locator(PHOTO_INPUT), photo)
+    _offer(page, page.locator(PHOTO_INPUT), photo)
     sidebar = page.locator('[data-testid="stSidebar"]')
     films = sidebar.locator('[class*="st-key-film_"]')
     expect(films.first).to_be_visible(timeout=WAIT)
@@ -116,12 +116,12 @@ def test_a_public_visitors_profile_lives_in_their_browser_only(public_server, br
         bad = tmp_path / "bad.json"
         bad.write_text('{"marks": [{"tconst": "../etc"}]}')
         importer = sidebar.locator('[data-testid="stFileUploaderDropzoneInput"]')
-        _upload(page, importer, bad)
+        _offer(page, importer, bad)
         expect(sidebar).to_contain_text("not an IMDb film id", timeout=WAIT)
         assert page.evaluate(STORED) == ""
         good = tmp_path / "mine.json"
         good.write_text(exported)
-        _upload(page, importer, good)
+        _offer(page, importer, good)
         page.wait_for_function(f"() => ({STORED})().includes('{liked}')")
         expect(_row(sidebar, seen)).to_have_count(0, timeout=WAIT)
     except BaseException:
