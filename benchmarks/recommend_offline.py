@@ -40,7 +40,7 @@ from fer.genres import GENRES, PRESETS, build_mapping
 from fer.profiles.store import Profile
 from fer.recommend.arrays import index, learnt
 from fer.recommend.catalogue import load_catalogue
-from fer.recommend.neighbours import DEFAULT_RATINGS, LIKE, Neighbours, read_movielens
+from fer.recommend.neighbours import DEFAULT_RATINGS, EMPTY, LIKE, read_movielens
 from fer.recommend.preferences import mood_genres
 from fer.recommend.ranker import PAPER, RANKER, Ranker, nearness, recommend
 from fer.recommend.variety import pick
@@ -161,7 +161,7 @@ class Scorer:
                                           *((k, unseen, v + 1e-6 * likes) for k, v in learnt_scores.items())):
                     rows, _ = pick(mask, score, self.ix, N, weights, diversity=0.0)
                     lists[name] = self.movies["tconst"].to_numpy()[rows].tolist()
-                lists["imdb (paper's list)"] = self._list(probs, mix, None, Neighbours.empty(), PAPER, years)
+                lists["imdb (paper's list)"] = self._list(probs, mix, None, EMPTY, PAPER, years)
             for i, (name, ranker) in enumerate(rankers.items()):
                 if not i or len({(r.rating, r.votes, r.likes, r.diversity) for r in rankers.values()}) > 1:
                     lists[f"no profile{name}"] = self._list(probs, mix, None, nb, ranker, years)

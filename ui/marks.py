@@ -27,10 +27,10 @@ def marks_panel(profile: Profile) -> None:
             movies = catalogue()[0]
         except ValueError:
             movies = pd.DataFrame(columns=["tconst", "title", "year"])
-        films = movies.set_index("tconst")
         if not marks:
             st.caption("No marks yet: mark films in the list (Seen, 👍, 👎), or find one below.")
         else:
+            films = movies.set_index("tconst")
             query = st.text_input("Search my marks", key="marks_search", placeholder="a title")
             found = [m for m in marks if query.strip().lower() in _title(films, m["tconst"]).lower()]
             st.caption(f"{len(marks)} film(s) marked" + (f", {len(found)} match" if query.strip() else "") + ".")

@@ -29,7 +29,9 @@ class Index:
 
 
 _INDEX: dict[int, tuple[weakref.ref, Index]] = {}
-_LOCK = threading.Lock()  # NOTE: the catalogue frame is shared by every session (fer/server/shared.py)
+# NOTE: the catalogue frame is shared by every session (fer/server/shared.py). Reentrant: a garbage collection in a
+# thread that holds it may run a weakref callback below, which takes it again.
+_LOCK = threading.RLock()
 
 
 def index(movies: pd.DataFrame) -> Index:

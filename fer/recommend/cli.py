@@ -23,7 +23,7 @@ from fer.genres import PRESETS, genre_name
 from fer.profiles.store import ProfileError
 from fer.recommend.catalogue import DEFAULT_MIN_VOTES, IMDB_BASE, Progress, RefreshError, load_catalogue, refresh
 from fer.recommend.neighbours import ATTRIBUTION as LEARNT_FROM
-from fer.recommend.neighbours import Neighbours
+from fer.recommend.neighbours import EMPTY
 from fer.recommend.person import list_for
 from fer.recommend.ranker import PAPER, recommend
 
@@ -65,7 +65,7 @@ def paper_top(genre: str, n: int = 50, movies: pd.DataFrame | None = None, years
     """The paper's list: a genre's n best films by IMDb's weighted rating, from the one ranker."""
     mapping = {"neutral": genre_name(genre)}
     return recommend({"neutral": 1.0}, mapping, load_catalogue()[0] if movies is None else movies, None, n,
-                     years=years, min_rating=min_rating, neighbours=Neighbours.empty(), ranker=PAPER,
+                     years=years, min_rating=min_rating, neighbours=EMPTY, ranker=PAPER,
                      learnt_genres=False)
 
 

@@ -72,6 +72,9 @@ class Neighbours:
                    np.zeros((0, K), np.float32), {"people": 0, "ratings": 0})
 
 
+EMPTY = Neighbours.empty()  # one object, so the arrays laid over a catalogue are cached for it too
+
+
 def read_movielens(folder: str | Path = DEFAULT_RATINGS) -> pd.DataFrame:
     """MovieLens' ratings.csv joined to IMDb ids through links.csv: columns user, tconst, rating, time."""
     folder = Path(folder)
@@ -214,7 +217,7 @@ def load(path: str | Path = DEFAULT_NEIGHBOURS) -> Neighbours:
     return nb
 
 
-_SHIPPED: dict[tuple[str, float], Neighbours] = {}
+_SHIPPED: dict[str, tuple[float, Neighbours]] = {}  # path -> (mtime, file): only the newest version stays
 _SHIPPED_LOCK = threading.Lock()  # NOTE: every session and the CLI share one loaded file
 
 
@@ -222,16 +225,18 @@ def shipped(path: str | Path = DEFAULT_NEIGHBOURS) -> Neighbours:
     """The shipped file, loaded once per version on disk; without a readable one, empty (IMDb's figures alone)."""
     path = Path(path)
     try:
-        key = (str(path), path.stat().st_mtime)
+        mtime = path.stat().st_mtime
     except OSError:
-        return Neighbours.empty()
+        return EMPTY
     with _SHIPPED_LOCK:
-        if key not in _SHIPPED:
+        held = _SHIPPED.get(str(path))
+        if held is None or held[0] != mtime:
             try:
-                _SHIPPED[key] = load(path)
+                held = mtime, load(path)
             except NeighboursError:
-                _SHIPPED[key] = Neighbours.empty()
-        return _SHIPPED[key]
+                held = mtime, EMPTY
+            _SHIPPED[str(path)] = held
+        return held[1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,13 +27,13 @@ def read_profile(spec: str) -> Profile:
     if spec == "local" and not path.exists():
         return Profile(None)
     try:
-        head = path.read_bytes()[:len(SQLITE)] if path.is_file() else None
+        data = path.read_bytes() if path.is_file() else None
     except OSError as e:
         raise ProfileError(f"{path}: the profile could not be read ({e.strerror or e}).") from None
-    if head is None:
+    if data is None:
         raise ProfileError(f"{path}: no such profile file (give `local` or a file from \"Download my data\").")
     try:
-        doc = parse(_export(path) if head == SQLITE else path.read_bytes())
+        doc = parse(_export(path) if data.startswith(SQLITE) else data)
     except (ValueError, OSError) as e:
         raise ProfileError(f"{path}: {e}") from None
     profile = Profile(None)
