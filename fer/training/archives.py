@@ -162,6 +162,12 @@ def load_extra(root: str | Path) -> FaceDataset:
     return _from_entries(entries, str(root), required=("Training",))
 
 
+def _is_image(parts: tuple[str, ...]) -> bool:
+    """An image file's path, not OS litter (hidden files, __MACOSX)."""
+    return bool(parts) and PurePosixPath(parts[-1]).suffix.lower() in IMAGE_SUFFIXES \
+        and not any(p.startswith((".", "__MACOSX")) for p in parts)
+
+
 def _from_entries(entries, source: str, required: tuple[str, ...] = tuple(FOLDER_SPLITS.values())) -> FaceDataset:
     """Shared by folder and zip: entries are (relative posix path, size in bytes, () -> bytes)."""
     images, labels, splits, stray, pixels = [], [], [], 0, 0
@@ -170,8 +176,7 @@ def _from_entries(entries, source: str, required: tuple[str, ...] = tuple(FOLDER
         # Tolerate one wrapping folder (fer2013/train/...) and skip OS litter such as __MACOSX.
         if parts and parts[0].lower() not in FOLDER_SPLITS and len(parts) == 4:
             parts = parts[1:]
-        litter = any(p.startswith((".", "__MACOSX")) for p in parts)
-        if litter or PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES:
+        if not _is_image(parts):
             continue
         if len(parts) != 3 or parts[0].lower() not in FOLDER_SPLITS:
             stray += 1
@@ -233,9 +238,7 @@ def load_real_faces(root: str | Path) -> tuple[FaceDataset, np.ndarray, np.ndarr
     if not entries:
         raise ValueError(f"{root}: no folder named after an emotion ({', '.join(EMOTIONS)}).")
     ds = _from_entries(entries, str(root), required=("Training",))
-    names = np.array([PurePosixPath(name).stem for name, _, _ in entries
-                      if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
-                      and not PurePosixPath(name).name.startswith(".")])
+    names = np.array([PurePosixPath(name).stem for name, _, _ in entries if _is_image(PurePosixPath(name).parts)])
     if len(names) != len(ds):
         raise ValueError(f"{root}: {len(ds)} faces but {len(names)} names; name each file <person>_*.png.")
     return ds, np.array([n.split("_")[0] for n in names]), names

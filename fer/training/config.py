@@ -36,6 +36,9 @@ class TrainConfig:
     real_faces: str | None = _opt(None, "a folder of <emotion>/<person>_*.png real faces (e.g. ckplus-dev) "
                                         "added to Training, repeated --real-weight times")
     real_weight: int = _opt(1, "how many times each real face is added to Training per epoch")
+    real_balance: bool = _opt(False, "repeat each real-face class so that every class adds as many faces as the "
+                                     "mean class (real_weight x faces in all, about): a class the real set holds "
+                                     "few of is not drowned by the ones it holds many of")
     real_folds: int = _opt(5, "the real faces' people are dealt into this many folds (fer.training.archives."
                               "person_folds)")
     real_fold: int | None = _opt(None, "leave this fold's people out of training, to be scored on them alone "

@@ -94,17 +94,33 @@ def run_targets(cfg: TrainConfig, ds, train_idx: np.ndarray, out: Path, resuming
 def with_added_faces(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, targets: np.ndarray | None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Training with the faces people gave with their answer (--extra-data, fer/training/contributions.py) and the
-    real faces (--real-faces, each --real-weight times; without the --real-fold people): training only, taught
+    real faces (--real-faces, `real_repeats` times each; without the --real-fold people): training only, taught
     their label (its `label_weight` share beside an online teacher)."""
-    added = [load_extra(cfg.extra_data)] if cfg.extra_data else []
+    xs, ys = [x], [y]
+    if cfg.extra_data:
+        extra = load_extra(cfg.extra_data)
+        xs.append(extra.images), ys.append(extra.labels)
     if cfg.real_faces:
-        added += [real_training_faces(cfg.real_faces, cfg.real_folds, cfg.real_fold)] * cfg.real_weight
-    for extra in added:
-        x, y = np.concatenate([x, extra.images]), np.concatenate([y, extra.labels])
-        if targets is not None:
-            targets = np.concatenate([targets, label_weight(cfg) * np.eye(len(EMOTIONS), dtype=np.float32)[
-                extra.labels]])
-    return x, y, targets
+        real = real_training_faces(cfg.real_faces, cfg.real_folds, cfg.real_fold)
+        repeats = real_repeats(real.labels, cfg.real_weight, cfg.real_balance)
+        # Copy after copy of the set (not each face n times in a row), as earlier runs were trained.
+        order = np.concatenate([np.flatnonzero(repeats > r) for r in range(int(repeats.max(initial=0)))])
+        xs.append(real.images[order]), ys.append(real.labels[order])
+    # One concatenation: adding copies one at a time would copy the whole training set once per copy.
+    added = np.concatenate(ys[1:]) if len(ys) > 1 else y[:0]
+    if targets is not None:
+        targets = np.concatenate([targets, label_weight(cfg) * np.eye(len(EMOTIONS), dtype=np.float32)[added]])
+    return np.concatenate(xs), np.concatenate(ys), targets
+
+
+def real_repeats(labels: np.ndarray, weight: int, balance: bool) -> np.ndarray:
+    """How many times each real face is added: `weight` each, or (balance) weight x the mean class count / its
+    class's count, rounded and at least once, so each class adds about as many faces as the mean class."""
+    if not balance:
+        return np.full(len(labels), weight, np.int64)
+    counts = np.bincount(labels, minlength=len(EMOTIONS))
+    mean = counts[counts > 0].mean()
+    return np.maximum(1, np.rint(weight * mean / counts[labels])).astype(np.int64)
 
 
 def class_log_prior(taught: torch.Tensor) -> torch.Tensor:

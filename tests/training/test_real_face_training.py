@@ -147,6 +147,7 @@ def test_tune_last_trains_only_the_last_convolutions_and_the_head(tmp_path):
     assert train.main([*common, "--out", str(tmp_path / "c"), "--init", str(start), "--tune-last", "9"]) == 2
 
 
+
 def test_extra_data_and_real_faces_are_both_added(tmp_path):
     extra = tmp_path / "contributed" / "train" / "fear"
     extra.mkdir(parents=True)
@@ -156,3 +157,22 @@ def test_extra_data_and_real_faces_are_both_added(tmp_path):
     x, y = synthetic_faces(10)
     x2, y2, t2 = with_added_faces(cfg, x, y, None)
     assert t2 is None and len(x2) == 10 + 1 + 24 and y2[10] == EMOTIONS.index("fear")
+
+
+def test_balanced_real_faces_add_about_as_many_of_each_class(tmp_path):
+    """--real-balance: a class the real set holds few of is repeated more, so each class adds about the same."""
+    root = tmp_path / "real"
+    counts = {"angry": 2, "fear": 1, "happy": 3}
+    images, _ = synthetic_faces(sum(counts.values()), seed=5)
+    for (emotion, n), start in zip(counts.items(), (0, 2, 3)):
+        (root / emotion).mkdir(parents=True)
+        for j in range(n):
+            cv2.imwrite(str(root / emotion / f"P{start + j:03d}_001.png"), images[start + j])
+    x, y = synthetic_faces(5)
+    plain = with_added_faces(TrainConfig(data="-", real_faces=str(root), real_weight=3), x, y, None)[1][5:]
+    balanced = with_added_faces(TrainConfig(data="-", real_faces=str(root), real_weight=3, real_balance=True),
+                                x, y, None)[1][5:]
+    added = {e: int(np.sum(balanced == EMOTIONS.index(e))) for e in counts}
+    assert {e: int(np.sum(plain == EMOTIONS.index(e))) for e in counts} == {"angry": 6, "fear": 3, "happy": 9}
+    assert added == {"angry": 6, "fear": 6, "happy": 6}  # 3 x the mean class (2 faces) each
+    assert len(balanced) == len(plain)
