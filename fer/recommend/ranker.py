@@ -17,6 +17,7 @@ fer/recommend/variety.py; the reason lines: fer/recommend/reasons.py; the catalo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
 import numpy as np
@@ -28,6 +29,9 @@ from fer.recommend.neighbours import Neighbours, shipped
 from fer.recommend.preferences import mood_genres
 from fer.recommend.reasons import LIFT, because, reason
 from fer.recommend.variety import DIVERSITY, pick
+
+if TYPE_CHECKING:
+    from fer.profiles.store import Profile
 
 AFFINITY = 0.15  # weight of the person's taste against IMDb's rating (both on a 0-1 scale)
 SHRINK = 2  # pseudo-marks: one thumb moves a genre's affinity less than ten agreeing thumbs
@@ -82,12 +86,10 @@ def recommend(probs: dict[str, float], mapping: dict[str, str], movies: pd.DataF
     """
     ix = index(movies)
     lt = learnt(movies, shipped() if neighbours is None else neighbours)
-    marks = profile.ratings() if profile is not None else {}
-    seen = profile.seen() if profile is not None else set()
+    marks, seen, hidden = marked(profile, hide_seen)
     moods = profile.mood_ratings() if profile is not None else {}
     taste_genre, taste_decade, liked = _taste(ix, marks)
     weights, source = mood_genres(probs, mapping, mix, ix, moods, taste_genre, learnt_genres)
-    hidden = {t for t, r in marks.items() if r < 0} | (seen if hide_seen else set())
     keep = (ix.genres[:, [GENRES.index(g) for g in weights]] > 0).any(1) & filter_mask(ix, years, min_rating,
                                                                                          runtime)
     keep[[ix.row[t] for t in hidden if t in ix.row]] = False
@@ -128,6 +130,14 @@ def recommend(probs: dict[str, float], mapping: dict[str, str], movies: pd.DataF
     return out
 
 
+def marked(profile: Profile | None, hide_seen: bool) -> tuple[dict[str, int], set[str], set[str]]:
+    """A profile's thumbs (tconst -> +1/-1), its seen films, and the films a list leaves out: thumbed down always,
+    seen ones when hide_seen (none without a profile)."""
+    marks = profile.ratings() if profile is not None else {}
+    seen = profile.seen() if profile is not None else set()
+    return marks, seen, {t for t, r in marks.items() if r < 0} | (seen if hide_seen else set())
+
+
 def _seeds(ix: Index, ranker: Ranker, marks: dict[str, int], seen: set[str]) -> dict[int, float]:
     """Catalogue row -> weight of the person's seen and thumbed films as seeds of the learnt item weights."""
     if not (ranker.knn or ranker.close or ranker.lift):
@@ -150,9 +160,7 @@ def steady(previous: pd.DataFrame | None, fresh: pd.DataFrame, profile=None, hid
     re-ranked order shows with the next reading or filter."""
     if previous is None or previous.empty:
         return fresh.iloc[:n]
-    marks = profile.ratings() if profile is not None else {}
-    seen = profile.seen() if profile is not None else set()
-    hidden = {t for t, r in marks.items() if r < 0} | (seen if hide_seen else set())
+    marks, seen, hidden = marked(profile, hide_seen)
     kept = previous[~previous["tconst"].isin(hidden)]
     fill = fresh[~fresh["tconst"].isin(set(kept["tconst"]) | hidden)]  # `fresh` may predate the latest marks
     out = pd.concat([kept, fill], ignore_index=True).iloc[:n].copy()
