@@ -14,7 +14,15 @@ import numpy as np
 import pandas as pd
 
 from fer.recommend.arrays import Index
-from fer.recommend.neighbours import MIN_RATERS, Neighbours, ease_neighbours, ease_weights, learn, with_lift
+from fer.recommend.neighbours import (
+    MIN_RATERS,
+    Neighbours,
+    cosine_neighbours,
+    ease_neighbours,
+    ease_weights,
+    rating_matrix,
+    with_lift,
+)
 
 EASE_LAMBDA = 400.0  # chosen on tuning people (hit@50 0.808 against 0.787 at 100: benchmarks/README.md)
 LAMBDAS = (100.0, 400.0)  # what --tune tries
@@ -37,18 +45,14 @@ def learn_models(ratings: pd.DataFrame, ix: Index, lambdas=(EASE_LAMBDA,), betas
                  lift_lambda: float = EASE_LAMBDA) -> Models:
     """The ranker's file and the baselines from (user, tconst, rating) rows; `lift_lambda` must be in `lambdas`
     (the ranker's EASE weights are the baseline's, cut to the LIFT_K largest per film)."""
-    nb = learn(ratings)
-    keep = np.flatnonzero(nb.raters >= MIN_RATERS)
-    codes = pd.Index(nb.tconst).get_indexer(ratings["tconst"])
-    users = pd.factorize(ratings["user"])[0]
-    x = np.zeros((int(users.max(initial=-1)) + 1, len(nb.tconst)), np.float32)
-    x[users, codes] = 1.0
+    counts, x = rating_matrix(ratings)
+    nb = cosine_neighbours(counts, x)
+    keep = np.flatnonzero(counts.raters >= MIN_RATERS)
     x = x[:, keep]
     ease = {lam: ease_weights(x, lam) for lam in lambdas}
     deg_user, deg_film = np.maximum(x.sum(1), 1), np.maximum(x.sum(0), 1)
     walk = (x / deg_film).T @ (x / deg_user[:, None])  # film -> person -> film transition probabilities
     rp3 = {beta: walk / deg_film[None, :] ** beta for beta in betas}
-    counts = Neighbours(nb.tconst, nb.likes, nb.raters, nb.nbr[:, :0], nb.sim[:, :0], {})
     file = with_lift(nb, ease_neighbours(counts, keep, ease[lift_lambda], LIFT_K))
     rows = np.array([ix.row.get(t, -1) for t in nb.tconst[keep]], dtype=np.int64)
     return Models(file, rows, ease, rp3)

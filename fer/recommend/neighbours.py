@@ -95,7 +95,11 @@ def learn(ratings: pd.DataFrame, films: set[str] | None = None, k: int = K) -> N
 
     Similarity: cosine between two films' sets of raters, shrunk by SHRINK (item-kNN on implicit feedback).
     """
-    counts, x = _counts(ratings, films)
+    return cosine_neighbours(*rating_matrix(ratings, films), k)
+
+
+def cosine_neighbours(counts: Neighbours, x: np.ndarray, k: int = K) -> Neighbours:
+    """`learn`'s second half: counts with each film's k nearest films by cosine over x's columns (rating_matrix)."""
     raters = counts.raters.astype(np.float32)
     co = x.T @ x  # (films, films) people who rated both
     sim = co / (np.sqrt(np.outer(raters, raters)) + SHRINK)
@@ -104,9 +108,9 @@ def learn(ratings: pd.DataFrame, films: set[str] | None = None, k: int = K) -> N
     return Neighbours(counts.tconst, counts.likes, counts.raters, nbr, s, counts.meta)
 
 
-def _counts(ratings: pd.DataFrame, films: set[str] | None) -> tuple[Neighbours, np.ndarray]:
+def rating_matrix(ratings: pd.DataFrame, films: set[str] | None = None) -> tuple[Neighbours, np.ndarray]:
     """Per film (sorted ids) its raters and likes, as neighbours without neighbours, and the (people, films) 0/1
-    matrix of who rated what."""
+    matrix of who rated what (the one build of it: `learn`, `fit_ease` and the offline baselines start here)."""
     if films is not None:
         ratings = ratings[ratings["tconst"].isin(films)]
     codes, tconst = pd.factorize(ratings["tconst"], sort=True)
@@ -167,7 +171,7 @@ def with_lift(nb: Neighbours, ease: Neighbours) -> Neighbours:
 def fit_ease(ratings: pd.DataFrame, films: set[str] | None = None, lam: float = LAMBDA,
              min_raters: int = MIN_RATERS) -> tuple[Neighbours, np.ndarray, np.ndarray]:
     """The counts of every film, the films kept (indices into counts.tconst) and their full EASE^R weights."""
-    counts, x = _counts(ratings, films)
+    counts, x = rating_matrix(ratings, films)
     keep = np.flatnonzero(counts.raters >= min_raters)
     b = ease_weights(x[:, keep], lam) if len(keep) > 1 else np.zeros((len(keep), len(keep)))
     counts.meta.update(method="ease", lam=lam, min_raters=min_raters)
