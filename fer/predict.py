@@ -23,8 +23,7 @@ from fer.files import DEFAULT_CATALOGUE
 from fer.genres import PRESETS
 from fer.profiles.store import Profile, ProfileError
 from fer.recommend.catalogue import load_catalogue
-from fer.recommend.person import read_profile, saved_filters, saved_mapping
-from fer.recommend.ranker import recommend
+from fer.recommend.person import ranked_for, read_profile, saved_mapping, setting
 from fer.vision.detect import DEFAULT_DETECTOR, DETECTORS
 from fer.vision.draw import draw_faces
 from fer.vision.images import load_image
@@ -76,13 +75,10 @@ def describe(path: Path, faces: list, mapping: dict[str, str], movies: pd.DataFr
                                              "probs": {k: round(v, 4) for k, v in f.probs.items()}} for f in faces]}
     reading = read_mood([f.probs for f in faces], group)
     if reading is not None:
-        result.update(mood=reading.emotion, mood_source=reading.source or "the only face",
+        result.update(mood=reading.emotion, mood_source=reading.source,
                       genre=mapping[reading.emotion])
         if movies is not None:
-            filters = saved_filters(profile, movies)
-            if mix is not None:
-                filters["mix"] = mix
-            films = recommend(reading.probs, mapping, movies, profile, top, **filters)
+            films = ranked_for(reading.probs, mapping, movies, profile, top, mix=mix)
             result["genres"] = list(films.attrs.get("genres", {}))
             result["movies"] = [{"rank": int(r.rank), "title": r.title, "rating": float(r.rating), "url": r.url,
                                  "year": None if pd.isna(r.year) else int(r.year), "tconst": r.tconst,
@@ -102,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    movies, mapping = catalogue_or_none(a.top), saved_mapping(profile, a.preset)
+    movies, mapping = catalogue_or_none(a.top), saved_mapping(setting(profile, "mapping"), a.preset)
     failed, results = 0, []
     for path in a.images:
         try:
@@ -136,8 +132,7 @@ def format_result(r: dict) -> str:
         probs = " ".join(f"{k} {v:.2f}" for k, v in sorted(f["probs"].items(), key=lambda kv: -kv[1]))
         lines.append(f"  #{i} box {tuple(f['box'])}: {f['emotion']} ({f['confidence']:.0%})  [{probs}]")
     if "genre" in r:
-        by = f" ({r['mood_source']})" if r["mood_source"] else ""
-        lines.append(f"  genre for {r['mood']}{by}: {r['genre']}")
+        lines.append(f"  genre for {r['mood']} ({r['mood_source']}): {r['genre']}")
     for m in r.get("movies", []):
         lines.append(f"    {m['rank']:2d}. {m['title']} ({m['year']}) {m['rating']}  {m['url']}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from fer.emotions import EMOTIONS
 from fer.profiles.store import Profile, ProfileError, apply_marks
-from fer.recommend.person import RUNTIME, as_arguments, best_rating, filter_start
+from fer.recommend.person import RUNTIME, as_arguments, best_rating, filter_start, years
 from fer.recommend.ranker import recommend, steady
 from fer.vision.mood import Reading
 from ui.answers import not_sure
@@ -95,7 +95,6 @@ def list_filters(movies: pd.DataFrame) -> dict:
     """Mood mix, learnt genres, hide seen, years, minimum rating, runtime; starting from what this person chose
     last time. A range left at its full extent is no filter (films with an unknown year or runtime stay)."""
     start = filter_start(st.session_state.get("saved", {}).get("filters"), movies)
-    first, last = int(movies["year"].min()), int(movies["year"].max())
     with st.expander("Filters and mood mix"):
         st.toggle("Mood mix: blend the genres of my leading emotions", start["mix"], key=wkey("mix"),
                   on_change=_save_filters, help="Off: the winning emotion's genre (the paper's list). On: each "
@@ -104,7 +103,7 @@ def list_filters(movies: pd.DataFrame) -> dict:
                   on_change=_save_filters, help="On: genres your thumbs taught for a mood join its list as a "
                   "labelled share (the genre chosen for the mood always leads). Off: only the chosen genres.")
         st.toggle("Hide films I've seen", start["hide_seen"], key=wkey("hide_seen"), on_change=_save_filters)
-        st.slider("Years", first, last, start["years"], key=wkey("years"), on_change=_save_filters)
+        st.slider("Years", *years(movies), start["years"], key=wkey("years"), on_change=_save_filters)
         st.slider("Minimum IMDb rating", 0.0, best_rating(movies), start["min_rating"], 0.5, format="%.1f",
                   key=wkey("min_rating"), on_change=_save_filters)
         st.slider("Runtime (minutes)", *RUNTIME, start["runtime"], 10, key=wkey("runtime"), on_change=_save_filters)

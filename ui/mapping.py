@@ -6,26 +6,20 @@ import streamlit as st
 
 from fer.emotions import EMOTIONS
 from fer.genres import GENRES, PRESETS, build_mapping
+from fer.recommend.person import saved_mapping, saved_preset
 from ui.state import save, wkey
 
 
 def current_mapping() -> dict[str, str]:
     """Emotion -> genre from the mapping editor: the chosen preset, with the user's per-emotion changes."""
-    preset = st.session_state.get(wkey("preset"), _saved_mapping()["preset"])
-    return build_mapping(preset, {e: st.session_state.get(wkey(f"genre_{preset}_{e}"), _mapping_default(preset, e))
-                                  for e in EMOTIONS})
+    preset = st.session_state.get(wkey("preset"), saved_preset(_saved()))
+    start = saved_mapping(_saved(), preset)
+    return build_mapping(preset, {e: st.session_state.get(wkey(f"genre_{preset}_{e}"), start[e]) for e in EMOTIONS})
 
 
-def _saved_mapping() -> dict:
-    saved = st.session_state.get("saved", {}).get("mapping") or {}
-    return {"preset": saved.get("preset") if saved.get("preset") in PRESETS else "paper",
-            "genres": saved.get("genres") or {}}
-
-
-def _mapping_default(preset: str, emotion: str) -> str:
-    saved = _saved_mapping()
-    genre = saved["genres"].get(emotion) if saved["preset"] == preset else None
-    return genre if genre in GENRES else PRESETS[preset][emotion]
+def _saved() -> dict | None:
+    """The mapping this person saved, as read when their profile was opened (widgets start from it)."""
+    return st.session_state.get("saved", {}).get("mapping")
 
 
 def _save_mapping() -> None:
@@ -43,8 +37,9 @@ def mapping_editor() -> None:
     """
     with st.expander("Emotion → genre"):
         presets = list(PRESETS)
-        preset = st.selectbox("Preset", presets, index=presets.index(_saved_mapping()["preset"]), key=wkey("preset"),
+        preset = st.selectbox("Preset", presets, index=presets.index(saved_preset(_saved())), key=wkey("preset"),
                               on_change=_save_mapping)
+        start = saved_mapping(_saved(), preset)
         for e in EMOTIONS:
-            st.selectbox(e.capitalize(), GENRES, index=GENRES.index(_mapping_default(preset, e)),
-                         key=wkey(f"genre_{preset}_{e}"), on_change=_save_mapping)
+            st.selectbox(e.capitalize(), GENRES, index=GENRES.index(start[e]), key=wkey(f"genre_{preset}_{e}"),
+                         on_change=_save_mapping)

@@ -26,6 +26,8 @@ class Index:
     base: np.ndarray  # weighted rating scaled to 0-1
     row: dict[str, int]  # tconst -> row
     franchise: np.ndarray  # int code per franchise key (see franchise())
+    years: tuple[int, int]  # the first and last known year ((0, 0): none known): the year filter's extent
+    top_rating: float  # the best film's IMDb rating (0: none): where the rating filter ends
 
 
 _INDEX: dict[int, tuple[weakref.ref, Index]] = {}
@@ -43,13 +45,17 @@ def index(movies: pd.DataFrame) -> Index:
             return hit[1]
     year = movies["year"].to_numpy(dtype=float, na_value=np.nan)
     wr = movies["weighted_rating"].to_numpy(dtype=float)
+    rating = movies["rating"].to_numpy(dtype=float)
+    known = year[np.isfinite(year)]
     built = Index(
         genres=np.array([[g in set(str(gs).split(",")) for g in GENRES] for gs in movies["genres"]], dtype=float),
         year=year, decade=np.nan_to_num(year // 10 * 10, nan=0).astype(int),
-        rating=movies["rating"].to_numpy(dtype=float),
+        rating=rating,
         runtime=movies["runtime"].to_numpy(dtype=float, na_value=np.nan),
         base=unit(wr), row={t: i for i, t in enumerate(movies["tconst"])},
-        franchise=np.unique([franchise(t) for t in movies["title"]], return_inverse=True)[1].ravel())
+        franchise=np.unique([franchise(t) for t in movies["title"]], return_inverse=True)[1].ravel(),
+        years=(int(known.min()), int(known.max())) if len(known) else (0, 0),
+        top_rating=float(np.nanmax(rating)) if np.isfinite(rating).any() else 0.0)
     with _LOCK:
         _INDEX[key] = (weakref.ref(movies, lambda _, k=key: _INDEX.pop(k, None)), built)
     return built

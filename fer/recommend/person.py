@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer.genres import PRESETS, build_mapping
+from fer.emotions import EMOTIONS
+from fer.genres import GENRES, PRESETS, build_mapping
 from fer.profiles.document import dumps, parse
 from fer.profiles.store import Profile, ProfileError, default_path
+from fer.recommend.arrays import index
 from fer.recommend.ranker import recommend
 
 SQLITE = b"SQLite format 3\x00"
@@ -57,17 +59,36 @@ def _export(path: Path) -> str:
             profile.close()
 
 
-def saved_mapping(profile: Profile | None, preset: str | None = None) -> dict[str, str]:
-    """Emotion -> genre as the page builds it: the saved preset (or `preset`), with the person's saved genres
-    when they were chosen for that preset."""
-    saved = (profile.get("mapping") if profile is not None else None) or {}
-    chosen = preset or (saved.get("preset") if saved.get("preset") in PRESETS else "paper")
-    return build_mapping(chosen, saved.get("genres") if saved.get("preset") == chosen else None)
+def saved_preset(saved: dict | None) -> str:
+    """The preset of a saved "mapping" setting; "paper" when none, or one this app does not know, is saved."""
+    preset = saved.get("preset") if isinstance(saved, dict) else None
+    return preset if preset in PRESETS else "paper"
+
+
+def saved_mapping(saved: dict | None, preset: str | None = None) -> dict[str, str]:
+    """Emotion -> genre from a saved "mapping" setting, the one rule of the page and the commands: the saved preset
+    (or `preset`), with the genres the person chose when they chose them for that preset (an unknown emotion or
+    genre is passed over: the preset's genre stands)."""
+    saved = saved if isinstance(saved, dict) else {}
+    chosen = preset or saved_preset(saved)
+    genres = saved.get("genres") if saved.get("preset") == chosen and isinstance(saved.get("genres"), dict) else {}
+    return build_mapping(chosen, {e: g for e, g in genres.items() if e in EMOTIONS and g in GENRES})
+
+
+def setting(profile: Profile | None, name: str):
+    """One of a profile's saved settings (None without a profile, or when unset)."""
+    return profile.get(name) if profile is not None else None
 
 
 def best_rating(movies: pd.DataFrame) -> float:
-    """The best film's rating in the rating slider's half-point steps: a minimum above it would empty the list."""
-    return float(movies["rating"].max() * 2 // 1 / 2)
+    """The best film's rating in the rating slider's half-point steps: a minimum above it would empty the list.
+    Read from the catalogue's cached arrays: the filters are drawn on every rerun (every second beside a webcam)."""
+    return float(index(movies).top_rating * 2 // 1 / 2)
+
+
+def years(movies: pd.DataFrame) -> tuple[int, int]:
+    """The catalogue's first and last year: the year slider's extent (cached with the catalogue's arrays)."""
+    return index(movies).years
 
 
 def filter_start(saved: dict | None, movies: pd.DataFrame) -> dict:
@@ -78,7 +99,7 @@ def filter_start(saved: dict | None, movies: pd.DataFrame) -> dict:
     rating = saved.get("min_rating")
     rating = float(rating) if isinstance(rating, int | float) and not isinstance(rating, bool) else 0.0
     return {"mix": _flag(saved, "mix", False), "learnt_genres": _flag(saved, "learnt_genres", True),
-            "hide_seen": _flag(saved, "hide_seen", True), "years": _range(saved.get("years"), *_years(movies)),
+            "hide_seen": _flag(saved, "hide_seen", True), "years": _range(saved.get("years"), *years(movies)),
             "min_rating": min(max(rating, 0.0), best_rating(movies)) if rating == rating else 0.0,
             "runtime": _range(saved.get("runtime"), *RUNTIME)}
 
@@ -86,19 +107,15 @@ def filter_start(saved: dict | None, movies: pd.DataFrame) -> dict:
 def as_arguments(values: dict, movies: pd.DataFrame) -> dict:
     """Filter values as `recommend` arguments: a range at its full extent, or a 0 minimum rating, is no filter
     (films with an unknown year or runtime stay)."""
-    years, runtime = tuple(values["years"]), tuple(values["runtime"])
+    chosen, runtime = tuple(values["years"]), tuple(values["runtime"])
     return {"mix": bool(values["mix"]), "learnt_genres": bool(values["learnt_genres"]),
-            "hide_seen": bool(values["hide_seen"]), "years": None if years == _years(movies) else years,
+            "hide_seen": bool(values["hide_seen"]), "years": None if chosen == years(movies) else chosen,
             "min_rating": values["min_rating"] or None, "runtime": None if runtime == RUNTIME else runtime}
 
 
 def saved_filters(profile: Profile | None, movies: pd.DataFrame) -> dict:
     """The person's saved filters as `recommend` arguments, exactly as the page starts from them."""
-    return as_arguments(filter_start(profile.get("filters") if profile is not None else None, movies), movies)
-
-
-def _years(movies: pd.DataFrame) -> tuple[int, int]:
-    return int(movies["year"].min()), int(movies["year"].max())
+    return as_arguments(filter_start(setting(profile, "filters"), movies), movies)
 
 
 def _flag(saved: dict, name: str, default: bool) -> bool:
@@ -117,13 +134,20 @@ def _range(pair, low: int, high: int) -> tuple[int, int]:
 def list_for(probs: dict[str, float], movies: pd.DataFrame, profile_spec: str | None = None, n: int = 50,
              preset: str | None = None, **options) -> pd.DataFrame:
     """The list the page shows for this reading and profile (`--profile` of a command: `local` or a path, read
-    without changing it): its saved mapping and filters, `options` (recommend's filters, mix, hide_seen) over
-    them where not None. ProfileError (one sentence) for a missing or unreadable profile."""
+    without changing it), with its saved mapping (or `preset`'s). ProfileError (one sentence) for a missing or
+    unreadable profile."""
     profile = read_profile(profile_spec) if profile_spec else None
     try:
-        filters = saved_filters(profile, movies)
-        filters.update({k: v for k, v in options.items() if v is not None})
-        return recommend(probs, saved_mapping(profile, preset), movies, profile, n, **filters)
+        return ranked_for(probs, saved_mapping(setting(profile, "mapping"), preset), movies, profile, n, **options)
     finally:
         if profile is not None:
             profile.close()
+
+
+def ranked_for(probs: dict[str, float], mapping: dict[str, str], movies: pd.DataFrame, profile: Profile | None,
+               n: int = 50, **options) -> pd.DataFrame:
+    """`recommend` with the profile's saved filters, `options` (recommend's filters, mix, hide_seen) over them where
+    not None: the commands' list for a profile already read."""
+    filters = saved_filters(profile, movies)
+    filters.update({k: v for k, v in options.items() if v is not None})
+    return recommend(probs, mapping, movies, profile, n, **filters)

@@ -19,7 +19,7 @@ class Reading:
     emotion: str
     confidence: float  # the (calibrated) probability of `emotion`
     probs: dict[str, float]  # all 7, in EMOTIONS order
-    source: str  # what decided it: "" (the only face), "largest face", "group of N", "your answer", ...
+    source: str  # what decided it: "the only face", "largest face", "group of N", "your answer", ...
     uncertain: bool = False  # confidence below the model's "not sure" threshold: ask, don't state
 
     @property
@@ -47,7 +47,7 @@ def read_mood(faces: Sequence[np.ndarray | Mapping[str, float]], group: bool = F
     if group and len(faces) > 1:
         p, source = np.mean([as_vector(f) for f in faces], axis=0), f"group of {len(faces)}"
     else:
-        p, source = as_vector(faces[0]), "largest face" if len(faces) > 1 else ""
+        p, source = as_vector(faces[0]), "largest face" if len(faces) > 1 else "the only face"
     i = int(np.argmax(p))
     return Reading(EMOTIONS[i], float(p[i]), dict(zip(EMOTIONS, map(float, p))), source,
                    not_sure_below is not None and float(p[i]) < not_sure_below)

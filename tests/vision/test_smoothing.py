@@ -81,7 +81,7 @@ def test_no_face_keeps_the_last_mood():
 def test_one_rule_for_the_mood_of_a_picture():
     happy, sad = onehot("happy", 0.6), onehot("sad", 0.9)
     assert read_mood([]) is None
-    assert read_mood([happy]).emotion == "happy" and read_mood([happy]).source == ""
+    assert read_mood([happy]).emotion == "happy" and read_mood([happy]).source == "the only face"
     largest = read_mood([happy, sad, sad])
     assert (largest.emotion, largest.source) == ("happy", "largest face")
     group = read_mood([happy, sad, sad], group=True)
