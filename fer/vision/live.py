@@ -16,7 +16,7 @@ import numpy as np
 from fer.emotions import EMOTIONS
 from fer.vision.detect import Found, StreamTracker, iou
 from fer.vision.draw import draw_faces
-from fer.vision.mood import Reading
+from fer.vision.mood import Reading, corrected
 from fer.vision.recognizer import EmotionRecognizer, Face
 from fer.vision.smoothing import StreamMood
 
@@ -63,14 +63,15 @@ class LiveMood:
     def process(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Detection on every frame, classification when due, smoothing; returns the frame boxed and labelled."""
         t0 = time.perf_counter()
-        gray, found = self.recognizer.detect(frame_bgr, self._tracker)  # tracker, mood: this thread only
+        rec = self.recognizer  # NOTE: one recogniser for the whole frame, however the script thread swaps it
+        gray, found = rec.detect(frame_bgr, self._tracker)  # tracker, mood: this thread only
         carried = _carry(self._faces, found)
         if t0 >= self._next_classify or carried is None:
-            faces = self.recognizer.classify_boxes(gray, found)
-            if found and t0 < self._resting_until:
-                raw = self.recognizer.classify_boxes(gray, found[:1], corrected=False)[0]
+            raw = rec.classify_boxes(gray, found, corrected=False)  # one classification: calibration and reading
+            faces = corrected(rec, raw)
+            if raw and t0 < self._resting_until:
                 with self._lock:
-                    self._resting.append([raw.probs[e] for e in EMOTIONS])
+                    self._resting.append([raw[0].probs[e] for e in EMOTIONS])
             cost = time.perf_counter() - t0
             self._next_classify = t0 + max(MIN_INTERVAL_S, LOAD_FACTOR * cost)
             self._mood.update(faces)

@@ -1,12 +1,16 @@
 """The reading adapts to one person: their "not sure" answers bias it (fer/vision/personal.py), bounded, and a person
 the model already reads right is left alone."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from fer import EmotionRecognizer
+from fer import EmotionRecognizer, StreamTracker
 from fer.emotions import EMOTIONS
+from fer.vision.live import LiveMood
 from fer.vision.personal import MAX_BIAS, MAX_TAUGHT, answer_bias, remember, taught_pairs
+from tests.scenes import astronaut_frame
 
 
 def reading(**probs: float) -> np.ndarray:
@@ -86,3 +90,22 @@ def test_a_profile_keeps_only_the_most_recent_answers():
     assert len(pairs) == MAX_TAUGHT and pairs[-1][1] == "happy"
     assert pairs[-1][0] == pytest.approx(reading(happy=0.4), abs=1e-6)
     assert taught_pairs(None) == []
+
+
+def test_a_webcam_calibration_classifies_each_face_once(rec):
+    """While the resting face is recorded, one classification gives both the model's reading (recorded) and the
+    person's (shown): the classifier ran twice per frame before."""
+    frame, _ = astronaut_frame()
+    model_reading = rec.predict(frame, StreamTracker())[0]  # a stream's first frame, as LiveMood reads it
+    person = rec.with_person(sad_resting_face(rec))
+    batches = []
+    counted = replace(rec.classifier, predict=lambda faces: batches.append(len(faces)) or rec.classifier.predict(faces))
+    live = LiveMood(EmotionRecognizer(counted, rec.detector).with_person(person.resting))
+    live.start_resting(seconds=600)
+    live.process(frame)
+    recording, recorded = live.resting()
+    assert batches == [1] and recording
+    assert recorded == [pytest.approx([model_reading.probs[e] for e in EMOTIONS])]  # uncorrected
+    shown = live._faces[0].probs
+    assert shown == pytest.approx(person.predict(frame, StreamTracker())[0].probs)  # corrected
+    assert shown != pytest.approx(model_reading.probs)
