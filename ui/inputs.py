@@ -5,20 +5,26 @@ the page reads LiveMood's thread-safe snapshot in a fragment that reruns every s
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from fer.emotions import EMOTIONS
 from fer.vision import explain
+from fer.vision.classifier import Classifier
+from fer.vision.detect import HaarDetector, YuNetDetector
 from fer.vision.draw import draw_faces
 from fer.vision.images import load_image
 from fer.vision.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
-from fer.vision.mood import Reading, read_mood
-from fer.vision.recognizer import EmotionRecognizer
+from fer.vision.mood import Reading, as_vector, corrected, read_mood
+from fer.vision.recognizer import EmotionRecognizer, Face
 from ui.browser import browser_sync
 from ui.film_list import recommendations
 from ui.marks import marks_panel
@@ -57,28 +63,60 @@ def group_toggle() -> bool:
                      help="Off: the largest face decides. On: the mean of all faces.")
 
 
+@dataclass
+class Photo:
+    """A photo as the model read it (no person's correction), kept for the reruns that show it again: the latest
+    photo only, in this session's memory (never written anywhere)."""
+    digest: str  # sha256 of its bytes
+    classifier: Classifier  # what read it: a new model or detector reads it again
+    detector: HaarDetector | YuNetDetector
+    image: np.ndarray  # decoded BGR
+    faces: list[Face]  # the model's own readings, largest first
+    note: str | None  # "N faces found: reading the 12 largest."
+    maps: list[np.ndarray] | None = None  # "Show why" of the first explain.MAX_WHY faces, made when first asked for
+
+
+def read_photo(data: bytes, rec: EmotionRecognizer) -> Photo:
+    """The photo's reading from this session's memory when it is the one read last, by this model; else decoded,
+    detected and classified once (ValueError, one sentence, for a file that is not a readable picture).
+
+    Why: every full rerun of the page (a toggle, the mapping, the resting face) draws the photo again, and reading
+    it costs a decode, a detection and a classification (with "Show why", ~0.4 s per face more)."""
+    digest = hashlib.sha256(data).hexdigest()
+    held = st.session_state.get("photo")
+    if held is not None and held.digest == digest and held.classifier is rec.classifier \
+            and held.detector is rec.detector:
+        return held
+    st.session_state.pop("photo", None)  # one photo at a time, also while the next one is read
+    image = load_image(data)
+    # The model's own reading (uncorrected): each run applies this person's correction to it, which costs nothing, so
+    # a new resting face or answer needs no new reading.
+    faces, note = rec.calibrated([]).read_photo(image)
+    held = st.session_state["photo"] = Photo(digest, rec.classifier, rec.detector, image, faces, note)
+    return held
+
+
 def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
     """Photo / snapshot: annotate, chart every face, and read the mood (largest face or the group)."""
     try:
-        image = load_image(data)
+        photo = read_photo(data, rec)
     except ValueError as e:
         st.error(str(e))
         return None
-    faces, note = rec.read_photo(image)
+    image, faces = photo.image, corrected(rec, photo.faces)
     numbered = len(faces) > 1  # a group's boxes carry the numbers of the charts' "Face 1", "Face 2"…
-    if note:
-        st.info(note)
+    if photo.note:
+        st.info(photo.note)
     why = bool(faces) and st.toggle(
         "Show why", key="show_why", help=f"Colours the parts of the largest faces (up to {explain.MAX_WHY}) that "
         "moved the reading most (covering them changes it most).")
-    if why:
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        explained = faces[:explain.MAX_WHY]  # NOTE: ~0.4 s of server time per face, shared by every visitor
-        shown = explain.overlay(draw_faces(image, faces, numbered), explained,
-                                [explain.occlusion_map(rec, gray, f) for f in explained], rec)
-    else:
-        shown = draw_faces(image, faces, numbered)
-    st.image(shown, channels="BGR", width="content")  # at most its own size: a small photo is not blown up
+    explained = faces[:explain.MAX_WHY]
+    if why and photo.maps is None:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # NOTE: ~0.4 s of server time per face, shared by every visitor
+        photo.maps = [explain.occlusion_map(rec, gray, f) for f in explained]
+    shown = draw_faces(image, faces, numbered)
+    st.image(explain.overlay(shown, explained, photo.maps, rec) if why else shown, channels="BGR",
+             width="content")  # at most its own size: a small photo is not blown up
     if why:
         st.image(explain.legend(), channels="BGR",
                  caption="Heatmap: blue, covering this part changes the reading least · red, most")
@@ -91,29 +129,70 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> Reading | None:
         if st.session_state.get("contribute") else None
     if st.button("Use face 1 (the largest) as my resting face" if numbered else "Use this picture as my resting face",
                  help="Look relaxed in it: later readings are corrected for how your calm face reads."):
-        try:
-            set_resting(rec.calibrated([image]).resting.tolist())
+        try:  # the model's own reading of the face already found: a resting face is what the model sees
+            set_resting(rec.with_person(as_vector(photo.faces[0].probs)).resting.tolist())
             st.rerun()
         except ValueError as e:
             st.error(str(e))
     return read_mood([f.probs for f in faces], len(faces) > 1 and group_toggle(), rec.not_sure_below)
 
 
+# The webcam's ICE servers. A failed TURN lookup falls back to a public STUN server: enough on most home networks.
+STUN = {"iceServers": [{"urls": ["stun:stun.l.google.com:19302"]}]}
+TURN_TTL_S = 24 * 3600  # how long Twilio is asked to keep each set of TURN credentials valid
+TURN_FRESH_S = 3600  # one lookup serves every session of this server this long (its credentials live 23 h more)
+TURN_RETRY_S = 60  # after a failed lookup: STUN, and no new lookup (a network call per run) for this long
+TURN_TIMEOUT_S = 10  # a lookup runs on a visitor's script thread: it may hold their page this long at most
+# NOTE: every session's script thread reads and writes this: (credentials, until, configuration, failure) of the last
+# lookup. The lookup itself runs outside the lock: two sessions may both ask once, rather than all wait on the network.
+_turn: tuple[tuple[str, str], float, dict, str | None] | None = None
+_turn_lock = threading.Lock()
+
+
 def rtc_configuration() -> dict:
-    """ICE servers: [] on localhost (host candidates suffice); TURN from st.secrets when deployed."""
+    """ICE servers: [] on localhost (host candidates suffice); TURN from st.secrets when deployed (`[[ice_servers]]`
+    as written, or `[twilio]` credentials, asked for once an hour per server). A failure is one sentence and STUN."""
     try:
         if "ice_servers" in st.secrets:
             return {"iceServers": [dict(s) for s in st.secrets["ice_servers"]]}
-        if "twilio" in st.secrets:
-            from streamlit_webrtc import get_twilio_ice_servers
-
-            tw = st.secrets["twilio"]
-            return {"iceServers": get_twilio_ice_servers(tw["account_sid"], tw["auth_token"])}
+        if "twilio" not in st.secrets:
+            return {"iceServers": []}
+        tw = st.secrets["twilio"]
+        configuration, failure = twilio_configuration(str(tw["account_sid"]), str(tw["auth_token"]))
     except FileNotFoundError:
-        pass  # no secrets.toml: fine on localhost
+        return {"iceServers": []}  # no secrets.toml: fine on localhost
+    except Exception as e:  # noqa: BLE001 (unreadable TURN settings must not take the page down)
+        configuration, failure = STUN, f"The TURN settings in the secrets could not be read ({type(e).__name__})"
+    if failure:
+        st.warning(f"{failure}: using a public STUN server, so the webcam may not connect (Snapshot always works).")
+    return configuration
+
+
+def twilio_configuration(sid: str, token: str) -> tuple[dict, str | None]:
+    """Twilio's TURN servers as an RTC configuration, and None; or STUN and what failed. Asked for once per
+    TURN_FRESH_S by this server (after a failure, once per TURN_RETRY_S), not on every run of every session."""
+    global _turn
+    with _turn_lock:
+        held = _turn
+    if held is not None and held[0] == (sid, token) and time.monotonic() < held[1]:
+        return held[2], held[3]
+    try:
+        held = ((sid, token), time.monotonic() + TURN_FRESH_S, {"iceServers": twilio_servers(sid, token)}, None)
     except Exception as e:  # noqa: BLE001 (a TURN provider outage must not take the page down)
-        st.warning(f"Could not get TURN servers ({type(e).__name__}); the webcam may not connect.")
-    return {"iceServers": []}
+        held = ((sid, token), time.monotonic() + TURN_RETRY_S, STUN,
+                f"Could not get TURN servers from Twilio ({type(e).__name__})")
+    with _turn_lock:
+        _turn = held
+    return held[2], held[3]
+
+
+def twilio_servers(sid: str, token: str) -> list[dict]:
+    """A new set of Twilio TURN credentials (network: up to TURN_TIMEOUT_S)."""
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
+    client = Client(sid, token, http_client=TwilioHttpClient(timeout=TURN_TIMEOUT_S))
+    return client.tokens.create(ttl=TURN_TTL_S).ice_servers
 
 
 def webcam(rec: EmotionRecognizer) -> LiveMood | None:

@@ -1,0 +1,116 @@
+"""What a rerun of the page does not do again: read a photo it has read (Streamlit reruns the whole script on every
+interaction), or ask for TURN credentials it has (the webcam mode runs on every interaction too)."""
+
+import sys
+from types import ModuleType, SimpleNamespace
+
+import cv2
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from fer.emotions import EMOTIONS
+from fer.vision import explain
+from fer.vision.recognizer import EmotionRecognizer
+from tests.app.conftest import _click, _upload, needs_fer
+from tests.scenes import astronaut_frame
+from ui import inputs
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts of the photo's detections, classifications and "Show why" maps, as the page runs."""
+    calls = {"detect": 0, "classify": 0, "explain": 0}
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(EmotionRecognizer, "detect", counting("detect", EmotionRecognizer.detect))
+    monkeypatch.setattr(EmotionRecognizer, "classify_boxes", counting("classify", EmotionRecognizer.classify_boxes))
+    monkeypatch.setattr(explain, "occlusion_map", counting("explain", explain.occlusion_map))
+    return calls
+
+
+@needs_fer
+def test_a_photo_is_read_once_across_reruns_and_a_resting_face_taken_from_it(app, face_png, counted):
+    data, face = face_png
+    at = _upload(app, "me.png", data)
+    assert counted == {"detect": 1, "classify": 1, "explain": 0}
+    at.run()
+    at.run()
+    at.toggle(key="show_why").set_value(True).run()
+    at.toggle(key="show_why").set_value(False).run()
+    at.toggle(key="show_why").set_value(True).run()
+    assert not at.exception and counted == {"detect": 1, "classify": 1, "explain": 1}  # one face: one map
+    at = _click(at.button, "Use this picture as my resting face")
+    # The model's own reading of the face found (not corrected, as a calibration records), and no new detection,
+    # although the page now reads with this person's recogniser.
+    assert at.session_state["resting"] == pytest.approx([face.probs[e] for e in EMOTIONS], abs=1e-6)
+    assert not at.exception and counted == {"detect": 1, "classify": 1, "explain": 1}
+    at = _upload(at, "other.png", cv2.imencode(".png", astronaut_frame()[0])[1].tobytes())
+    assert counted["detect"] == 2 and at.session_state["photo"].faces[0].box != face.box  # a new photo: read
+
+
+def _twilio_page():
+    import streamlit as st
+
+    from ui.inputs import rtc_configuration
+
+    st.session_state["ice"] = rtc_configuration()
+
+
+def _webcam_runs(sessions: int, runs: int) -> list[AppTest]:
+    """Sessions of a page that builds the webcam's RTC configuration, with Twilio credentials in the secrets."""
+    done = []
+    for _ in range(sessions):
+        at = AppTest.from_function(_twilio_page)
+        at.secrets["twilio"] = {"account_sid": "AC0", "auth_token": "secret"}
+        for _ in range(runs):
+            at.run()
+        done.append(at)
+    return done
+
+
+STUN = "stun:stun.l.google.com:19302"  # what the webcam falls back to without TURN
+
+
+@pytest.fixture
+def twilio(monkeypatch):
+    """A stand-in for the twilio package: records each credentials request's ttl; `down` makes requests fail."""
+    service = SimpleNamespace(asked=[], down=False, servers=[{"urls": ["turn:turn.example:3478"], "username": "u",
+                                                              "credential": "c"}])
+
+    class Tokens:
+        def create(self, ttl):
+            service.asked.append(ttl)
+            if service.down:
+                raise ConnectionError("Twilio is down")
+            return SimpleNamespace(ice_servers=service.servers)
+
+    rest, http = ModuleType("twilio.rest"), ModuleType("twilio.http.http_client")
+    rest.Client = lambda sid, token, http_client=None: SimpleNamespace(tokens=Tokens())
+    http.TwilioHttpClient = lambda timeout=None: None
+    for name, module in (("twilio", ModuleType("twilio")), ("twilio.rest", rest), ("twilio.http", ModuleType("x")),
+                         ("twilio.http.http_client", http)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(inputs, "_turn", None, raising=False)  # this server has asked nothing yet
+    return service
+
+
+def test_turn_credentials_are_asked_once_per_server_and_a_failure_is_one_sentence_and_stun(twilio):
+    for at in _webcam_runs(sessions=2, runs=3):
+        assert not at.exception and not at.warning and at.session_state["ice"] == {"iceServers": twilio.servers}
+    assert len(twilio.asked) == 1
+
+    twilio.down, twilio.asked[:] = True, []
+    inputs._turn = None  # a server that starts while Twilio is down: nothing asked, nothing cached
+    st.cache_data.clear()
+    for at in _webcam_runs(sessions=2, runs=2):
+        assert not at.exception and at.session_state["ice"] == {"iceServers": [{"urls": [STUN]}]}
+        assert [w.value for w in at.warning] == ["Could not get TURN servers from Twilio (ConnectionError): using a "
+                                                 "public STUN server, so the webcam may not connect (Snapshot always "
+                                                 "works)."]
+    assert len(twilio.asked) == 1  # the failure too is remembered (for TURN_RETRY_S): not one lookup per run
