@@ -14,7 +14,6 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from fer.server import access
 from fer.server.uploads import bound_uploads
 from fer.vision.images import MAX_UPLOAD_MB
 from ui.browser import browser_sync, take_browser_copy
@@ -23,6 +22,7 @@ from ui.loaders import page_recognizer
 from ui.mapping import mapping_editor
 from ui.panels import catalogue_panel, contribution_panel, data_panel, resting_panel
 from ui.profile import session_profile
+from ui.training import current_owner
 
 INPUT_MODES = ("Webcam", "Photo", "Snapshot")
 
@@ -71,8 +71,7 @@ def mood_page() -> None:
             contribution_panel()
             mapping_editor()
             data_panel(profile)
-        catalogue_panel(access.session_owner(st.session_state, access.load_config(st.secrets),
-                                             access.account_id(st.user)))
+        catalogue_panel(current_owner())
         browser_sync("browser_profile")
 
 

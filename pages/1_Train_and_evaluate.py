@@ -26,11 +26,11 @@ def main() -> None:
             train_form(owner)
             contributions_review(owner)
             st.divider()
-        live_runs(owner)
+        listed = live_runs(owner)  # the runs, read once for the whole page run
     with eval_tab:
-        evaluate_view(owner)
+        evaluate_view(owner, listed)
     with compare_tab:
-        compare_view()
+        compare_view(listed)
     with card_tab:
         st.markdown((ROOT / "models" / "README.md").read_text())
 

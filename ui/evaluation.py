@@ -23,10 +23,11 @@ def evaluations_dir() -> Path:
     return runs_dir() / "evaluations"
 
 
-def model_choices() -> dict[str, Path]:
+def model_choices(listed: list[runs.Run]) -> dict[str, Path]:
+    """The models to evaluate or promote: the default and each listed run's best."""
     choices = {"shipped default": model_path()} if model_path().exists() else {}
     choices.update({f"run {r.name}" + (" (smoke test)" if r.smoke else ""): r.best_model
-                    for r in runs.list_runs(runs_dir()) if r.best_model.exists()})
+                    for r in listed if r.best_model.exists()})
     return choices
 
 
@@ -77,8 +78,9 @@ def robustness_view(owner: access.Owner | None, choices: dict[str, Path]) -> Non
         st.caption("Not computed on this server yet; the model card has the shipped model's table.")
 
 
-def evaluate_view(owner: access.Owner | None) -> None:
-    choices = model_choices()
+def evaluate_view(owner: access.Owner | None, listed: list[runs.Run]) -> None:
+    """Stored results for everyone; evaluating and promoting `listed` runs' models for the owner."""
+    choices = model_choices(listed)
     torch_ok = owner is not None and has_torch()
     if owner is not None and not torch_ok:
         st.warning("Evaluating and promoting need PyTorch on this server: `pip install -r requirements-train.txt`.")
@@ -195,8 +197,9 @@ def show_metrics(m: dict) -> None:
                  caption=[f"{EMOTIONS[m['labels'][i]]} → {EMOTIONS[pred[i]]} {m['probs'][i].max():.0%}" for i in wrong])
 
 
-def compare_view() -> None:
-    listed = [r for r in runs.list_runs(runs_dir()) if r.history]
+def compare_view(listed: list[runs.Run]) -> None:
+    """The listed runs' best validation accuracy and curves side by side (smoke tests left out)."""
+    listed = [r for r in listed if r.history]
     all_runs = [r for r in listed if not r.smoke]
     if len(listed) > len(all_runs):
         st.caption(f"{len(listed) - len(all_runs)} smoke test(s) not compared: 2 batches per epoch say nothing "

@@ -94,8 +94,13 @@ def posters() -> Posters | None:
 
 def session_recognizer(shared: EmotionRecognizer) -> EmotionRecognizer:
     """The shared recogniser adapted to this person: their resting face and what their "not sure" answers taught
-    (kept per session: the shared one is never changed, other viewers are not affected)."""
-    person = (st.session_state.get("resting"), st.session_state.get("taught"))
+    (kept per session: the shared one is never changed, other viewers are not affected). A model without a
+    neutral reference cannot use a resting face (one from another deploy's profile, say): the profile keeps it."""
+    resting = st.session_state.get("resting")
+    if resting is not None and shared.classifier.info.get("neutral_reference") is None:
+        st.info("This model has no neutral reference, so your resting face is kept but not used.")
+        resting = None
+    person = (resting, st.session_state.get("taught"))
     cached = st.session_state.get("session_recognizer")
     if cached is None or cached[0] is not shared or cached[1] != person:
         rec = shared.with_person(person[0], taught_pairs(person[1])) if any(person) else shared

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from fer.files import SHARED_FER, runs_dir
 from fer.server import access
@@ -27,23 +29,35 @@ def has_torch() -> bool:
     return True
 
 
+def connection() -> access.Client:
+    """This session's connection: its socket's own peer (`st.context.ip_address` reports a loopback peer as None,
+    like an unknown one, and the owner rule must tell them apart) and its request's header names. No session
+    client (a closed tab; AppTest, whose runtime is a mock) leaves the peer unknown: a visitor."""
+    ctx = get_script_run_ctx()
+    session = runtime.get_instance().get_client(ctx.session_id) if ctx is not None and runtime.exists() else None
+    return access.Client.of(getattr(getattr(session, "client_context", None), "remote_ip", None),
+                            st.context.headers.keys())
+
+
 def current_owner() -> access.Owner | None:
-    return access.session_owner(st.session_state, access.load_config(st.secrets), access.account_id(st.user))
+    """The Owner of this browser session, or None for a visitor (fer/server/access.py decides)."""
+    return access.session_owner(st.session_state, access.load_config(st.secrets), access.account_id(st.user),
+                                connection())
 
 
 def access_panel(owner: access.Owner | None) -> None:
     """Says who the viewer is; offers the password form or the login to a visitor when configured."""
     config = access.load_config(st.secrets)
     if owner is not None:
-        st.caption({"local": "You run this app on your own machine: you are its owner.",
+        st.caption({"local": "You opened this app on the machine that runs it: you are its owner.",
                     "password": "Signed in as the owner (password).",
                     "login": "Signed in as an owner."}[owner.how])
         return
     st.info("You are a visitor: you can watch runs, curves, stored evaluations and the model card. "
             "Training, uploads, evaluations and changing the default model are the owner's.")
     if config is None:
-        st.caption("This deploy is read-only for everybody. Its owner can enable owner access by adding "
-                   "`[access] owner_password = \"…\"` to the app's secrets (see the README).")
+        st.caption("Owner sign-in is not set up on this server: its owner can enable it by adding "
+                   "`[access] owner_password = \"…\"` to the app's secrets (see .streamlit/DEPLOY.md).")
         return
     if config.owner_password:
         gate, client = access.GATE, st.context.ip_address  # NOTE: one gate for every session on this server
@@ -198,11 +212,12 @@ def run_actions(run: runs.Run, owner: access.Owner) -> None:
 
 
 @st.fragment(run_every=2.0)
-def live_runs(owner: access.Owner | None) -> None:
-    """Refreshes on its own, so curves grow while a training runs. Every running run is listed."""
+def live_runs(owner: access.Owner | None) -> list[runs.Run]:
+    """Refreshes on its own, so curves grow while a training runs. Every running run is listed. Returns the runs
+    it read: in the page's own run it runs inline, and the rest of the page draws from the same listing."""
     all_runs = runs.list_runs(runs_dir())
     if not all_runs:
         st.info("No training runs yet.")
-        return
     for run in [r for r in all_runs if r.status == "running"] or all_runs[:1]:
         run_panel(run, owner)
+    return all_runs

@@ -8,10 +8,11 @@ Configuration comes from the app's secrets (the page passes `st.secrets`; nothin
                                        # e-mails, or "sub:<id>" for a provider that does not verify them
     server_paths = ["/data/datasets"]  # folders the owner may train or evaluate from by path (off when absent)
 
-The rule without an [access] section (`default_role`): the person who runs the app on their own machine
-is its owner, with no set-up; on Streamlit Community Cloud everybody is a read-only visitor. Community
-Cloud is recognised from the server's own environment (`hosted`), never from anything a browser sends,
-and any one sign of it is enough: when in doubt, read-only.
+The rule without an [access] section (`default_role`): a browser on the machine that runs the app (`Client.local`:
+a loopback peer that no proxy forwards) is its owner, with no set-up; anyone else, from the network or through a
+proxy, is a visitor, and on Streamlit Community Cloud everybody is. Community Cloud is recognised from the
+server's own environment (`hosted`), never from anything a browser sends, and any one sign of it is enough:
+when in doubt, read-only.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,43 @@ def hosted(environ: Mapping[str, str] = os.environ, app_dir: Path = ROOT) -> boo
             or environ.get("HOSTNAME") == "streamlit" or environ.get("FER_PUBLIC") == "1")
 
 
+# Request headers by which a proxy says it forwards someone else; a browser sends none of them itself.
+FORWARDING = ("forwarded", "via", "x-real-ip", "cf-connecting-ip", "true-client-ip")  # and every "x-forwarded-*"
+
+
+def _ip(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A peer address read as IP (an IPv6-mapped IPv4 one as IPv4: Streamlit listens on both, so a browser or
+    proxy on this machine may show as ::ffff:127.0.0.1); None for none or anything unreadable."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%")[0])
+    except ValueError:
+        return None
+    return ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped else ip
+
+
+@dataclass(frozen=True)
+class Client:
+    """A browser session's connection as this server saw it: the socket's peer address (None: unknown) and
+    whether its request carries a proxy's forwarding header (FORWARDING)."""
+
+    address: str | None
+    forwarded: bool = False
+
+    @classmethod
+    def of(cls, address: object, header_names: Iterable[str]) -> Client:
+        """From the session's peer (anything but a string is unknown) and the names of its request's headers."""
+        names = {str(n).lower() for n in header_names}
+        return cls(address if isinstance(address, str) else None,
+                   any(n in FORWARDING or n.startswith("x-forwarded-") for n in names))
+
+    @property
+    def local(self) -> bool:
+        """A browser on this machine: a loopback peer with no forwarding header. A proxy on this machine connects
+        from loopback for every visitor, so a forwarding header means someone else; an unknown peer never counts."""
+        ip = _ip(self.address)
+        return ip is not None and ip.is_loopback and not self.forwarded
+
+
 @dataclass(frozen=True)
 class Owner:
     """Proof that the caller is the owner: the owner-only functions of fer (runs.start, promote, refresh, ...)
@@ -102,25 +140,27 @@ def account_id(user: Mapping) -> str | None:
         return None
 
 
-def session_owner(state: Mapping, config: AccessConfig | None, email: str | None,
+def session_owner(state: Mapping, config: AccessConfig | None, email: str | None, client: Client,
                   is_hosted: bool | None = None) -> Owner | None:
     """The Owner of a browser session, or None for a visitor.
 
     `state` is the session's state (the password gate writes OWNER_KEY there), `email` the logged-in account
-    (st.user), `is_hosted` defaults to `hosted()`. Nothing a browser sends beyond a password or a login counts.
+    (st.user), `client` the session's connection, `is_hosted` defaults to `hosted()`. Nothing a browser sends
+    beyond a password or a login makes an owner (a forwarding header can only make a visitor).
     """
     if state.get(OWNER_KEY) == "password" and config and config.owner_password:
         return Owner("password")
     if is_owner_login(config, email):
         return Owner("login")
-    if default_role(config, hosted() if is_hosted is None else is_hosted) == OWNER:
+    if default_role(config, hosted() if is_hosted is None else is_hosted, client) == OWNER:
         return Owner("local")
     return None
 
 
-def default_role(config: AccessConfig | None, is_hosted: bool) -> str:
-    """The role of a browser session before it proves anything."""
-    return OWNER if config is None and not is_hosted else VISITOR
+def default_role(config: AccessConfig | None, is_hosted: bool, client: Client) -> str:
+    """The role of a browser session before it proves anything: the owner only for a browser on the machine
+    that runs an unconfigured, unhosted app (Streamlit listens on every interface: the network may reach it)."""
+    return OWNER if config is None and not is_hosted and client.local else VISITOR
 
 
 def is_owner_login(config: AccessConfig | None, email: str | None) -> bool:
@@ -186,18 +226,12 @@ class PasswordGate:
 
 
 def client_key(address: str | None) -> str | None:
-    """What per-address limits count a client address as (`st.context.ip_address`, the socket's peer; README,
-    "Deploying", says when a proxy's X-Forwarded-For replaces it): IPv4 as is, also when IPv6-mapped (Streamlit
-    listens on both, so a local proxy shows as ::ffff:127.0.0.1); IPv6 by its /64 (one host or household is given
-    a whole /64); None for none, a loopback address (this machine, or a proxy on it that forwards nothing: every
-    visitor would share it) and anything unreadable."""
-    try:
-        ip = ipaddress.ip_address((address or "").split("%")[0])
-    except ValueError:
-        return None
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback or ip.is_unspecified:
+    """What per-address limits count a client address as (`st.context.ip_address`, the socket's peer;
+    .streamlit/DEPLOY.md says when a proxy's X-Forwarded-For replaces it): IPv4 as is, also when IPv6-mapped;
+    IPv6 by its /64 (one host or household is given a whole /64); None for none, a loopback address (this
+    machine, or a proxy on it that forwards nothing: every visitor would share it) and anything unreadable."""
+    ip = _ip(address)
+    if ip is None or ip.is_loopback or ip.is_unspecified:
         return None
     return str(ip) if ip.version == 4 else str(ipaddress.ip_network(f"{ip}/64", strict=False))
 

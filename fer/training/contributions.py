@@ -7,11 +7,12 @@ labelled with their own answer, and used for training only after the owner has l
 
 A crop is named by a perceptual hash of its pixels, so the same face given again (or with a few pixels
 changed) is refused, not stored twice. SESSION_QUOTA crops per browser session, ADDRESS_QUOTA waiting from one
-client address (a stranger opens sessions for free, addresses cost more) and SERVER_QUOTA waiting on the server
-bound what strangers can write. Nothing else about the person is kept: the addresses are remembered in this
-process's memory only, never written; each contributor can delete what they gave (the app remembers the names
-it wrote for that browser session only). The address is Streamlit's `st.context.ip_address` (README, "Deploying":
-behind a proxy every visitor may share one, and then this quota acts server-wide).
+client address in one contribution folder (a stranger opens sessions for free, addresses cost more) and
+SERVER_QUOTA waiting on the server bound what strangers can write. Nothing else about the person is kept: the
+addresses are remembered in this process's memory only, never written; each contributor can delete what they
+gave (the app remembers the names it wrote for that browser session only). The address is Streamlit's
+`st.context.ip_address` (.streamlit/DEPLOY.md, "Client addresses": behind a proxy every visitor may share one,
+and then this quota acts server-wide).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ SERVER_QUOTA = 500  # crops waiting for review on the server
 MAX_ADDRESSES = 10_000  # addresses remembered (the oldest forgotten first)
 NEAR = 4  # hashes this many bits apart (of 64) are the same face
 _WRITE = threading.Lock()  # NOTE: the quota and duplicate checks and the write are one step for every session
-_BY_ADDRESS: OrderedDict[str, list[Path]] = OrderedDict()  # client address -> crops it gave (under _WRITE)
+# (contribution folder, client address) -> crops it gave there (under _WRITE): each folder counts its own givers
+_BY_ADDRESS: OrderedDict[tuple[Path, str], list[Path]] = OrderedDict()
 
 
 class ContributionRefused(ValueError):
@@ -77,7 +79,8 @@ def contribute(root: Path, emotion: str, crop: np.ndarray, given_here: int = 0, 
             raise ContributionRefused("This face crop was given already; it is not kept twice.")
         if sum(p.parent.parent.name == PENDING for p in stored) >= SERVER_QUOTA:
             raise ContributionRefused("Enough face crops are waiting for review; yours was not kept this time.")
-        waiting = [p for p in _BY_ADDRESS.get(client, []) if p.is_file()] if client else []
+        key = (root.resolve(), client) if client else None
+        waiting = [p for p in _BY_ADDRESS.get(key, []) if p.is_file()] if key else []
         if len(waiting) >= ADDRESS_QUOTA:
             raise ContributionRefused(f"{ADDRESS_QUOTA} face crops from your network are waiting for review, the "
                                       "most we keep from one place; thank you.")
@@ -85,9 +88,9 @@ def contribute(root: Path, emotion: str, crop: np.ndarray, given_here: int = 0, 
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as f:
             f.write(png.tobytes())
-        if client:
-            _BY_ADDRESS[client] = [*waiting, path]
-            _BY_ADDRESS.move_to_end(client)
+        if key:
+            _BY_ADDRESS[key] = [*waiting, path]
+            _BY_ADDRESS.move_to_end(key)
             while len(_BY_ADDRESS) > MAX_ADDRESSES:
                 _BY_ADDRESS.popitem(last=False)
     return path

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui.training
 from fer import EmotionRecognizer
 from fer.files import DEFAULT_CATALOGUE
 from fer.recommend.catalogue import load_catalogue
+from fer.server.access import Client
 from fer.training.data import load_dataset
 from fer.vision.detect import iou
 from tests.conftest import FER_CSV, ROOT, free_port
@@ -23,6 +25,13 @@ from tests.launch import start_app
 from tests.scenes import confident_face, face_frame
 
 needs_fer = pytest.mark.skipif(not FER_CSV.exists(), reason="needs ../shared/datasets")
+
+
+@pytest.fixture
+def local_owner(monkeypatch):
+    """Sessions as a browser on the app's own machine opens them: an unconfigured app's owner. An AppTest session
+    has no connection, and an unknown peer is a visitor, so a test that needs the owner asks for this."""
+    monkeypatch.setattr(ui.training, "connection", lambda: Client("127.0.0.1"))
 
 
 @pytest.fixture

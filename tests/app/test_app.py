@@ -98,7 +98,7 @@ def test_mapping_widgets_default_to_what_they_show(app):
 
 
 @needs_fer
-def test_a_failing_refresh_keeps_the_list(app, face_png):
+def test_a_failing_refresh_keeps_the_list(local_owner, app, face_png):
     data, _ = face_png
     at = _upload(app, "me.png", data)
     catalogue = Path(os.environ["FER_CATALOGUE"])

@@ -1,6 +1,8 @@
 """The main page's film list and the person's data: marks, My marks, filters, imports, the profile."""
 
+import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fer import EmotionRecognizer
+from fer.files import DEFAULT_MODEL, onnx_path, sidecar_path
 from fer.genres import PRESETS
 from fer.profiles.store import Profile
 from fer.recommend.catalogue import load_catalogue
@@ -128,6 +131,30 @@ def test_the_resting_face_comes_back_in_a_new_session(app, face_png):
     at = _upload(app, "me.png", data)
     _click(at.button, "Use this picture as my resting face")
     assert _new_session().session_state["resting"] == at.session_state["resting"]
+
+
+@needs_fer
+def test_a_resting_face_this_model_cannot_use_is_kept_and_the_page_still_reads_faces(app, face_png, tmp_path,
+                                                                                      monkeypatch):
+    """A profile (imported, say) with a resting face, on a deploy whose model has no neutral reference: the
+    person's page keeps working, says why the resting face is not used, and the profile keeps it."""
+    model = tmp_path / "plain" / "emotion_cnn.pt"
+    model.parent.mkdir()
+    for source, target in ((DEFAULT_MODEL, model), (onnx_path(DEFAULT_MODEL), onnx_path(model))):
+        shutil.copy(source, target)
+    sidecar = json.loads(sidecar_path(DEFAULT_MODEL).read_text())
+    sidecar.pop("neutral_reference")
+    sidecar_path(model).write_text(json.dumps(sidecar))
+    monkeypatch.setenv("FER_MODEL", str(model))
+    resting = [0.05, 0.05, 0.05, 0.1, 0.4, 0.05, 0.3]
+    profile = Profile(Path(os.environ["FER_PROFILE_DIR"]) / "profile.db")
+    profile.set("resting", resting)
+    at = _upload(_new_session(), "me.png", face_png[0])
+    assert not at.exception and not at.error
+    assert [i.value for i in at.info if "neutral reference" in i.value] == [
+        "This model has no neutral reference, so your resting face is kept but not used."]
+    assert any(m.label == "Mood" for m in at.sidebar.metric)
+    assert at.session_state["resting"] == resting and Profile(profile.path).get("resting") == resting
 
 
 @needs_fer

@@ -23,7 +23,8 @@ OWNER = Owner("cli")
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, local_owner):
+    """The page's files in tmp_path, opened by a browser on this machine (the owner: it trains and promotes)."""
     model = tmp_path / "models" / "emotion_cnn.pt"
     model.parent.mkdir()
     shutil.copy(DEFAULT_MODEL, model)
@@ -62,6 +63,14 @@ def test_offers_every_architecture_fer_train_accepts(env):
     # The page keeps its own list so that visitors never import torch; it must not drift from fer.model's.
     at = _page().run()
     assert at.selectbox(key="arch").options == [arch.upper() for arch in ARCHS]
+
+
+def test_one_page_run_reads_the_runs_once(env, monkeypatch):
+    """The train, evaluate and compare tabs draw from one listing (each run's files are read per listing)."""
+    listings, real = [], runs.list_runs
+    monkeypatch.setattr(runs, "list_runs", lambda d: listings.append(d) or real(d))
+    at = _page().run()
+    assert not at.exception and len(listings) == 1
 
 
 def test_renders_with_no_runs(env):

@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui.training
 from fer.files import DEFAULT_CATALOGUE, DEFAULT_MODEL
 from fer.recommend import catalogue as movies
 from fer.recommend.catalogue import RefreshError, load_catalogue, refresh
 from fer.server import access
-from fer.server.access import AccessConfig, Owner, PasswordGate
+from fer.server.access import AccessConfig, Client, Owner, PasswordGate
 from fer.server.jobs import Busy
 from fer.training import runs
 from fer.training.config import TrainConfig
+from tests.app.conftest import local_owner  # noqa: F401 (a fixture: sessions from a browser on this machine)
 from tests.conftest import ROOT
 from tests.imdb_fixtures import FaultyServer, imdb_dump
 
@@ -37,18 +39,6 @@ OWNER_BUTTONS = {"Start training", "Evaluate", "Use as default", "Stop", "Resume
 ])
 def test_community_cloud_is_recognised_from_the_server_alone(environ, app_dir, expected):
     assert access.hosted(environ, app_dir) is expected
-
-
-def test_without_configuration_the_local_user_owns_and_a_cloud_deploy_is_read_only():
-    assert access.default_role(None, is_hosted=False) == access.OWNER
-    assert access.default_role(None, is_hosted=True) == access.VISITOR
-    config = AccessConfig(owner_password="pw")
-    assert access.default_role(config, is_hosted=False) == access.VISITOR  # configured: prove it first
-    assert access.session_owner({}, config, None, is_hosted=False) is None
-    assert access.session_owner({access.OWNER_KEY: "password"}, config, None, is_hosted=True) == Owner("password")
-    owners = AccessConfig(owners=("me@example.com",))
-    assert access.session_owner({}, owners, "Me@Example.com", is_hosted=True) == Owner("login")
-    assert access.session_owner({}, owners, "you@example.com", is_hosted=True) is None
 
 
 @pytest.fixture(autouse=True)
@@ -95,11 +85,12 @@ def test_an_owner_login_needs_a_verified_address_or_the_providers_subject_id():
     owners = AccessConfig(owners=("me@example.com", "sub:4242"))
     claims = {"is_logged_in": True, "email": "me@example.com", "sub": "999"}
     forged = access.account_id({**claims, "email_verified": False})
-    assert forged == "sub:999" and access.session_owner({}, owners, forged, is_hosted=True) is None
+    nobody = Client(None)
+    assert forged == "sub:999" and access.session_owner({}, owners, forged, nobody, is_hosted=True) is None
     verified = access.account_id({**claims, "email_verified": True})
-    assert access.session_owner({}, owners, verified, is_hosted=True) == Owner("login")
+    assert access.session_owner({}, owners, verified, nobody, is_hosted=True) == Owner("login")
     by_subject = access.account_id({"is_logged_in": True, "email": "x@y.z", "sub": "4242"})
-    assert access.session_owner({}, owners, by_subject, is_hosted=True) == Owner("login")
+    assert access.session_owner({}, owners, by_subject, nobody, is_hosted=True) == Owner("login")
     assert access.account_id({"is_logged_in": False, "email": "me@example.com", "email_verified": True}) is None
 
 
@@ -191,16 +182,33 @@ def test_the_right_password_opens_the_owner_controls_for_that_session_only(env):
     assert _owner_controls(_page(secrets)) == set()  # another browser session is still a visitor
 
 
+def _sign_in_note(at) -> list[str]:
+    return [c.value for c in at.caption if "owner_password" in c.value]
+
+
+@pytest.mark.usefixtures("local_owner")
 def test_a_cloud_deploy_without_configuration_is_read_only_and_says_how_to_open_it(env, monkeypatch):
     monkeypatch.setenv("FER_PUBLIC", "1")
-    at = _page()
+    at = _page()  # even from a loopback peer: the cloud's own proxy may be one
     assert _owner_controls(at) == set()
-    assert any("owner_password" in c.value for c in at.caption)
+    assert len(_sign_in_note(at)) == 1
 
 
-def test_locally_without_configuration_the_user_is_the_owner(env):
-    at = _page()
-    assert {"Start training", "dataset choice"} <= _owner_controls(at)
+def test_unconfigured_only_a_browser_on_this_machine_is_the_owner(env, monkeypatch):
+    """Streamlit listens on every interface: whoever opens its Network URL, or comes through a proxy on this
+    machine (a loopback peer that names someone else), is a visitor and reads how owner sign-in is set up."""
+    monkeypatch.setenv("FER_PUBLIC", "1")
+    hosted_note = _sign_in_note(_page())
+    monkeypatch.delenv("FER_PUBLIC")
+    at = _page()  # AppTest: no connection, a peer the server cannot tell: a visitor
+    assert _owner_controls(at) == set() and _sign_in_note(at) == hosted_note and len(hosted_note) == 1
+    for client in (Client("192.0.2.7"), Client("::ffff:127.0.0.1", forwarded=True)):
+        monkeypatch.setattr(ui.training, "connection", lambda c=client: c)
+        at = _page()
+        assert _owner_controls(at) == set() and _sign_in_note(at) == hosted_note
+        assert "Refresh from IMDb" not in {b.label for b in _page(script=APP).sidebar.button}
+    monkeypatch.setattr(ui.training, "connection", lambda: Client("::1"))
+    assert {"Start training", "dataset choice"} <= _owner_controls(_page())
     assert "Refresh from IMDb" in {b.label for b in _page(script=APP).sidebar.button}
 
 
@@ -252,6 +260,7 @@ def test_two_refreshes_at_once_make_one_and_the_catalogue_ends_valid(tmp_path):
     assert load_catalogue(out)[1]["rows"] > 0
 
 
+@pytest.mark.usefixtures("local_owner")
 def test_six_clicks_make_one_download(env, monkeypatch):
     """Six clicks, each on a page drawn before any refresh started (so the button was live in every one)."""
     # delay: the download must outlast six page runs even on a slow machine (0.5 s did not, once, in CI).
@@ -278,6 +287,9 @@ LEAN = """
 import sys
 sys.modules["torch"] = None  # a deploy from requirements.txt: no torch at all
 from streamlit.testing.v1 import AppTest
+import ui.training
+from fer.server.access import Client
+ui.training.connection = lambda: Client("127.0.0.1")  # a browser on this machine
 at = AppTest.from_file({page!r}, default_timeout=60).run()
 assert not at.exception, at.exception
 print("|".join(w.value for w in at.warning) or "-", "|".join(i.value for i in at.info)[:40])
@@ -353,6 +365,7 @@ def test_client_addresses_count_as_one_host_and_a_local_proxy_is_no_address():
     assert gate.locked_for("::ffff:127.0.0.1", now) == 0  # only the server-wide count saw them
 
 
+@pytest.mark.usefixtures("local_owner")
 def test_the_owner_reviews_given_crops_and_a_visitor_never_sees_them(env, monkeypatch):
     import numpy as np
 

@@ -55,7 +55,8 @@ def test_an_unknown_address_is_bounded_by_the_session_and_server_quotas_only(tmp
     monkeypatch.setattr(contributions, "MAX_ADDRESSES", 2)
     for client in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
         _give(tmp_path, faces, client)
-    assert list(contributions._BY_ADDRESS) == ["192.0.2.2", "192.0.2.3"]  # the oldest address forgotten first
+    root = tmp_path.resolve()
+    assert list(contributions._BY_ADDRESS) == [(root, "192.0.2.2"), (root, "192.0.2.3")]  # the oldest forgotten first
 
 
 def test_one_ipv6_host_counts_once_across_its_64_and_mapped_ipv4_is_ipv4(tmp_path, monkeypatch):
@@ -70,3 +71,19 @@ def test_one_ipv6_host_counts_once_across_its_64_and_mapped_ipv4_is_ipv4(tmp_pat
     _give(tmp_path, faces, "::ffff:203.0.113.7")
     with pytest.raises(ContributionRefused, match="from your network"):
         _give(tmp_path, faces, "203.0.113.7")
+
+
+def test_each_contribution_folder_counts_its_own_givers(tmp_path, monkeypatch):
+    """Two apps (two runs folders) served by one process: an address that filled one folder's quota may still
+    give to the other, and filling the other changes nothing in the first."""
+    monkeypatch.setattr(contributions, "ADDRESS_QUOTA", 2)
+    faces, first, second = _faces(), tmp_path / "one" / "contributed", tmp_path / "two" / "contributed"
+    for _ in range(2):
+        _give(first, faces, "203.0.113.7")
+    with pytest.raises(ContributionRefused, match="from your network"):
+        _give(first, faces, "203.0.113.7")
+    for _ in range(2):
+        _give(second, faces, "203.0.113.7")
+    with pytest.raises(ContributionRefused, match="from your network"):
+        _give(second, faces, "203.0.113.7")
+    assert [len(list((root / "pending").glob("*/*.png"))) for root in (first, second)] == [2, 2]
