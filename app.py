@@ -9,6 +9,8 @@ overrides (used by the tests): see fer/files.py, and FER_IMDB_SOURCE (refresh so
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import streamlit as st
 from streamlit import runtime
@@ -76,8 +78,8 @@ def mood_page() -> None:
 
 
 def main() -> None:
-    """Bounds the uploads the server holds (says so to a visitor whose file it let go), names the pages in the
-    sidebar (a file-named "app" entry otherwise) and runs the chosen one."""
+    """Bounds the uploads the server holds (if its start hook has not; says so to a visitor whose file it let go),
+    names the pages in the sidebar (a file-named "app" entry otherwise) and runs the chosen one."""
     if runtime.exists() and (note := bound_uploads(runtime.get_instance(),
                                                    getattr(get_script_run_ctx(), "session_id", None))):
         st.warning(note)
@@ -88,4 +90,16 @@ def main() -> None:
     page.run()
 
 
-main()
+@asynccontextmanager
+async def _bounded_from_start(_app: st.App) -> AsyncIterator[None]:
+    """The upload bounds from server start: a script may upload before anyone's page ever runs."""
+    bound_uploads(runtime.get_instance())
+    yield
+
+
+if __name__ == "__main__":  # a page run: Streamlit (and AppTest) run this file as __main__
+    main()
+else:  # `streamlit run app.py` finds this st.App by reading the file, imports it once as a module and serves this
+    # same file through it: Streamlit's routes and settings, plus the hook above at start. A plain script runs no app
+    # code before some page runs: a script uploading to a fresh server first met no bound (issue 49).
+    app = st.App(__file__, lifespan=_bounded_from_start)

@@ -6,10 +6,10 @@ them), the way a script can.
 
 Each session opens Streamlit's socket (loopback only), asks for upload addresses (the BackMsg a file widget
 sends; no page run) and PUTs one file of each size in --mb; all sessions at once. First one visitor's page runs
-(that run installs fer.server.uploads; --no-page-run: none does, Streamlit's own behaviour). Printed: the
-server's resident memory idle (after that page run), its peak while the files arrive (sampled every 50 ms),
-after them, and --wait seconds after every socket closed; with the bytes Streamlit's upload store holds
-(its /_stcore/metrics). Bounded: at most 100 sessions, 25 MB a file, 120 s of uploading.
+(--no-page-run: none, a script striking a freshly started server; fer.server.uploads is in place from the server's
+start either way). Printed: the server's resident memory idle (after that page run, if any), its peak while the
+files arrive (sampled every 50 ms), after them, and --wait seconds after every socket closed; with the bytes
+Streamlit's upload store holds (its /_stcore/metrics). Bounded: at most 100 sessions, 25 MB a file, 120 s of uploading.
 """
 
 from __future__ import annotations
@@ -37,9 +37,14 @@ def rss_mb(pid: int) -> float:
 
 
 def store_mb(url: str) -> float:
-    """Bytes in Streamlit's upload store, from its own metrics (0 when it holds nothing); after Streamlit's 5 s
-    cache of that figure ran out."""
+    """`store_now` once Streamlit's 5 s cache of that figure ran out."""
     time.sleep(5.5)
+    return store_now(url)
+
+
+def store_now(url: str) -> float:
+    """MB in Streamlit's upload store, from its own metrics (0 when it holds nothing). Streamlit computes the figure
+    at most once every 5 s: a server's first reading is fresh."""
     text = requests.get(f"{url}/_stcore/metrics", params={"families": "cache_memory_bytes"}, timeout=30).text
     found = re.search(r'cache_type="UploadedFileManager"[^}]*}\s+(\d+)', text)
     return int(found.group(1)) / 2**20 if found else 0.0
@@ -69,23 +74,27 @@ async def open_session(url: str, files: int, run_page: bool = False):
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ClientState_pb2 import ClientState
     from streamlit.proto.Common_pb2 import FileURLsRequest
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
     ws = await websockets.connect(url.replace("http", "ws") + "/_stcore/stream", subprotocols=["streamlit"],
                                   max_size=None, open_timeout=60)
-    if run_page:
+    if run_page:  # to its end first: a run that starts clears what is queued for the socket, addresses included
         await ws.send(BackMsg(rerun_script=ClientState()).SerializeToString())
+        await _until(ws, "script_finished")
     ask = BackMsg(file_urls_request=FileURLsRequest(request_id="r", file_names=[f"f{i}" for i in range(files)]))
     await ws.send(ask.SerializeToString())
-    urls, finished = [], not run_page
-    while not (urls and finished):
+    answer = await _until(ws, "file_urls_response")
+    return Session(ws, [f.upload_url for f in answer.file_urls_response.file_urls])
+
+
+async def _until(ws, kind: str):
+    """The next ForwardMsg of this kind on the socket (the others skipped)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    while True:
         msg = ForwardMsg()
         msg.ParseFromString(await asyncio.wait_for(ws.recv(), 120))
-        kind = msg.WhichOneof("type")
-        if kind == "file_urls_response":
-            urls = [f.upload_url for f in msg.file_urls_response.file_urls]
-        finished = finished or kind == "script_finished"
-    return Session(ws, urls)
+        if msg.WhichOneof("type") == kind:
+            return msg
 
 
 def put(url: str, path: Path, cookie: str, deadline: float) -> int:
@@ -146,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sessions", type=int, default=40)
     p.add_argument("--mb", type=int, nargs="+", default=[24, 5], help="one file of each size per session")
     p.add_argument("--no-page-run", dest="page_run", action="store_false",
-                   help="no visitor's page runs first (nothing of the app is installed)")
+                   help="no visitor's page runs first (a freshly started server)")
     p.add_argument("--wait", type=float, default=10, help="seconds after the sockets close before the last reading")
     p.add_argument("--port", type=int, default=8778)
     a = p.parse_args(argv)

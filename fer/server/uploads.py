@@ -12,8 +12,8 @@ sessions left 1.24 GB held four minutes after every socket closed. So, duck-type
   (`notice`);
 - a session's files are freed as soon as its socket closes (a reconnect finds them gone, and is told).
 
-`bound_uploads(runtime)` installs it; the page calls it on every run (the first page run of any visitor installs
-it: Streamlit runs no app code before that).
+`bound_uploads(runtime)` installs it: app.py's start hook when the server starts (before any page runs), and the
+page on every run (idempotent; its sentence for a visitor who lost a file).
 """
 
 from __future__ import annotations
