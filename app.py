@@ -59,6 +59,8 @@ def mood_page() -> None:
         if picture is not None:
             data = picture.getvalue()
             reading, key = still_image(data, rec), hashlib.sha256(data).hexdigest()[:16]
+    if reading is None:
+        st.session_state.pop("photo", None)  # a photo no longer on screen is not kept in this session's memory
 
     with st.sidebar:
         st.header("Your movies")
@@ -69,7 +71,7 @@ def mood_page() -> None:
         else:
             photo_recommendations(reading, key)
         if ready:
-            resting_panel(mode, live)
+            resting_panel(mode, live, rec)
             contribution_panel()
             mapping_editor()
             data_panel(profile)

@@ -17,6 +17,7 @@ from fer.server import access
 from fer.server.jobs import Busy
 from fer.training.contributions import contributed_dir, withdraw
 from fer.vision.live import LiveMood
+from fer.vision.recognizer import EmotionRecognizer
 from ui.browser import browser_copy
 from ui.loaders import catalogue, catalogue_file, imdb_source
 from ui.profile import import_profile, login_configured, profile_kind
@@ -87,14 +88,19 @@ def contribution_panel() -> None:
             st.success("Deleted.")
 
 
-def resting_panel(mode: str, live: LiveMood | None) -> None:
+def resting_panel(mode: str, live: LiveMood | None, rec: EmotionRecognizer) -> None:
     """Calibrate the reading to this person's resting face (numbers only, kept in this session)."""
     with st.expander("My resting face"):
         resting = st.session_state.get("resting")
-        st.caption("Calibrated: readings are corrected for your resting face (7 numbers, kept in your profile)."
-                   if resting else "A calm face that naturally looks stern can read as sad or angry. Calibrate: "
-                   "relax and look at the camera (webcam), or use a relaxed photo or snapshot of yourself.")
-        if mode == "Webcam" and live is not None and st.button("Calibrate: look relaxed for 2 seconds"):
+        usable = rec.classifier.info.get("neutral_reference") is not None  # see ui.loaders.session_recognizer
+        if not usable:
+            st.caption("This model has no neutral reference, so it cannot be calibrated to a resting face"
+                       + (" (yours is kept in your profile)." if resting else "."))
+        else:
+            st.caption("Calibrated: readings are corrected for your resting face (7 numbers, kept in your profile)."
+                       if resting else "A calm face that naturally looks stern can read as sad or angry. Calibrate: "
+                       "relax and look at the camera (webcam), or use a relaxed photo or snapshot of yourself.")
+        if usable and mode == "Webcam" and live is not None and st.button("Calibrate: look relaxed for 2 seconds"):
             live.start_resting(2.0)
             st.session_state["calibrating"] = True
         if st.session_state.get("calibrating"):

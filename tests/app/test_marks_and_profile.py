@@ -155,6 +155,9 @@ def test_a_resting_face_this_model_cannot_use_is_kept_and_the_page_still_reads_f
         "This model has no neutral reference, so your resting face is kept but not used."]
     assert any(m.label == "Mood" for m in at.sidebar.metric)
     assert at.session_state["resting"] == resting and Profile(profile.path).get("resting") == resting
+    panel = [c.value for c in at.sidebar.caption]  # the resting-face panel does not claim a calibration
+    assert "This model has no neutral reference, so it cannot be calibrated to a resting face (yours is kept in " \
+           "your profile)." in panel and not any(c.startswith("Calibrated") for c in panel)
 
 
 @needs_fer

@@ -52,6 +52,8 @@ def test_a_photo_is_read_once_across_reruns_and_a_resting_face_taken_from_it(app
     assert not at.exception and counted == {"detect": 1, "classify": 1, "explain": 1}
     at = _upload(at, "other.png", cv2.imencode(".png", astronaut_frame()[0])[1].tobytes())
     assert counted["detect"] == 2 and at.session_state["photo"].faces[0].box != face.box  # a new photo: read
+    at.radio(key="input_mode").set_value("Snapshot").run()  # the photo is off screen: not kept in memory
+    assert not at.exception and "photo" not in at.session_state
 
 
 def _twilio_page():
