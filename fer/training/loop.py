@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, argpa
         p.error("--data is required (unless --resume).")
     if a.swa_start is not None and not 0 <= a.swa_start < a.epochs:
         p.error("--swa-start must be at least 0 and below --epochs.")
+    if a.real_weight < 1:
+        p.error("--real-weight must be at least 1 (to add no real faces, leave out --real-faces).")
     return TrainConfig.from_dict({k: v for k, v in vars(a).items()}), a
 
 

@@ -147,7 +147,6 @@ def test_tune_last_trains_only_the_last_convolutions_and_the_head(tmp_path):
     assert train.main([*common, "--out", str(tmp_path / "c"), "--init", str(start), "--tune-last", "9"]) == 2
 
 
-
 def test_extra_data_and_real_faces_are_both_added(tmp_path):
     extra = tmp_path / "contributed" / "train" / "fear"
     extra.mkdir(parents=True)
@@ -176,3 +175,9 @@ def test_balanced_real_faces_add_about_as_many_of_each_class(tmp_path):
     assert {e: int(np.sum(plain == EMOTIONS.index(e))) for e in counts} == {"angry": 6, "fear": 3, "happy": 9}
     assert added == {"angry": 6, "fear": 6, "happy": 6}  # 3 x the mean class (2 faces) each
     assert len(balanced) == len(plain)
+
+
+def test_a_real_weight_below_one_is_refused_in_one_sentence(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "x.csv", "--real-faces", "r", "--real-weight", "0"])
+    assert "--real-weight must be at least 1" in capsys.readouterr().err
