@@ -179,5 +179,5 @@ def test_balanced_real_faces_add_about_as_many_of_each_class(tmp_path):
 
 def test_a_real_weight_below_one_is_refused_in_one_sentence(capsys):
     with pytest.raises(SystemExit):
-        train.parse_args(["--data", "x.csv", "--real-faces", "r", "--real-weight", "0"])
+        train.parse_args(["--data", "x.csv", "--out", "o", "--real-faces", "r", "--real-weight", "0"])
     assert "--real-weight must be at least 1" in capsys.readouterr().err
