@@ -8,7 +8,6 @@ overrides (used by the tests): see fer/files.py, and FER_IMDB_SOURCE (refresh so
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,7 +48,7 @@ def mood_page() -> None:
     mode = st.radio("Input", INPUT_MODES, key="input_mode", horizontal=True)
     if mode != "Webcam":
         st.session_state["webcam_rendered"] = False
-    reading, key, live = None, "", None
+    reading, key, live, picture = None, "", None, None
     if mode == "Webcam":
         live = webcam(rec)
     else:
@@ -57,9 +56,9 @@ def mood_page() -> None:
                                    max_upload_size=MAX_UPLOAD_MB) if mode == "Photo" \
             else st.camera_input("Take a snapshot")
         if picture is not None:
-            data = picture.getvalue()
-            reading, key = still_image(data, rec), hashlib.sha256(data).hexdigest()[:16]
-    if reading is None:
+            reading, digest = still_image(picture.getvalue(), rec)
+            key = digest[:16]
+    if mode == "Webcam" or picture is None:
         st.session_state.pop("photo", None)  # a photo no longer on screen is not kept in this session's memory
 
     with st.sidebar:

@@ -97,7 +97,7 @@ def session_recognizer(shared: EmotionRecognizer) -> EmotionRecognizer:
     (kept per session: the shared one is never changed, other viewers are not affected). A model without a
     neutral reference cannot use a resting face (one from another deploy's profile, say): the profile keeps it."""
     resting = st.session_state.get("resting")
-    if resting is not None and shared.classifier.info.get("neutral_reference") is None:
+    if resting is not None and not shared.can_calibrate:
         st.info("This model has no neutral reference, so your resting face is kept but not used.")
         resting = None
     person = (resting, st.session_state.get("taught"))

@@ -92,7 +92,7 @@ def resting_panel(mode: str, live: LiveMood | None, rec: EmotionRecognizer) -> N
     """Calibrate the reading to this person's resting face (numbers only, kept in this session)."""
     with st.expander("My resting face"):
         resting = st.session_state.get("resting")
-        usable = rec.classifier.info.get("neutral_reference") is not None  # see ui.loaders.session_recognizer
+        usable = rec.can_calibrate  # see ui.loaders.session_recognizer
         if not usable:
             st.caption("This model has no neutral reference, so it cannot be calibrated to a resting face"
                        + (" (yours is kept in your profile)." if resting else "."))

@@ -40,8 +40,8 @@ KEYS = {
     "contribute": "widget: they opted in to give face crops with their answers",
     "contributed": "paths of the face crops they gave (to take them back)",
     "last_crop": "the grey face crop of the current photo (memory only; kept only with the opt-in)",
-    "photo": "the latest photo or snapshot as the model read it (ui.inputs.Photo, by sha256; memory only): reruns "
-             "show it without reading it again",
+    "photo": "the latest photo or snapshot as the model read it (ui.inputs.Photo, by sha256; its faces, not its "
+             "pixels; memory only): reruns show it without reading it again",
     # the list
     "shown": "(context, list shown, ranking it came from): marks change the list in place",
     "marks_shown": "mark control key -> (film, marks drawn, mood): record_marks writes the differences",

@@ -73,6 +73,12 @@ class EmotionRecognizer:
         """Readings less confident than this are "not sure" (fitted on PublicTest; None for an uncalibrated model)."""
         return self.classifier.info.get("uncertain_below")
 
+    @property
+    def can_calibrate(self) -> bool:
+        """Whether a resting face can correct this model's readings: only with its neutral reference (the average
+        neutral face's reading, written by `python -m fer.calibrate`)."""
+        return self.classifier.info.get("neutral_reference") is not None
+
     def calibrated(self, neutral_images: list[np.ndarray]) -> EmotionRecognizer:
         """This recogniser corrected for one person's resting face, from whole images of it (BGR, as `predict`).
 
@@ -105,10 +111,10 @@ class EmotionRecognizer:
                                  None if resting is None else np.asarray(resting, np.float64), taught, resting_weight)
 
     def _resting_shift(self, resting: np.ndarray) -> np.ndarray:
-        reference = self.classifier.info.get("neutral_reference")
-        if reference is None:
+        if not self.can_calibrate:
             raise ValueError("This model has no neutral reference; run `python -m fer.calibrate` on it first.")
-        shift = np.log(np.clip(resting, 1e-6, None)) - np.log(np.clip(np.asarray(reference, np.float64), 1e-6, None))
+        reference = np.asarray(self.classifier.info["neutral_reference"], np.float64)
+        shift = np.log(np.clip(resting, 1e-6, None)) - np.log(np.clip(reference, 1e-6, None))
         return np.clip(shift, -MAX_SHIFT, MAX_SHIFT)
 
     def correct(self, probs: np.ndarray) -> np.ndarray:

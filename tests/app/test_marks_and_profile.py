@@ -158,6 +158,7 @@ def test_a_resting_face_this_model_cannot_use_is_kept_and_the_page_still_reads_f
     panel = [c.value for c in at.sidebar.caption]  # the resting-face panel does not claim a calibration
     assert "This model has no neutral reference, so it cannot be calibrated to a resting face (yours is kept in " \
            "your profile)." in panel and not any(c.startswith("Calibrated") for c in panel)
+    assert not [b for b in at.button if "resting face" in b.label]  # nothing offered that this model cannot use
 
 
 @needs_fer
