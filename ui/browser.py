@@ -1,6 +1,7 @@
-"""The visitor's profile kept in their own browser (public deploys): a localStorage entry written and read by a
-small component whose JavaScript is browser.js. The app never destroys a copy it cannot read (a newer version's,
-a damaged one): it is kept as it is, and nothing is written there until the visitor chooses what to do with it."""
+"""The visitor's profile kept in their own browser (anyone but the browser on the machine of an app not hosted
+publicly, whose profile is on that machine's disk): a localStorage entry written and read by a small component
+whose JavaScript is browser.js. The app never destroys a copy it cannot read (a newer version's, a damaged one):
+it is kept as it is, and nothing is written there until the visitor chooses what to do with it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import streamlit as st
 from fer.profiles.document import Refused, is_empty, parse, salvage, stored_text
 from fer.profiles.store import Profile, ProfileError
 from fer.server import access
+from ui import training
 from ui.state import reload_profile
 from ui.text import literal
 
@@ -21,9 +23,17 @@ BROWSER_JS = (Path(__file__).parent / "browser.js").read_text(encoding="utf-8")
 browser_store = st.components.v2.component("mood_to_movie.browser_profile", js=BROWSER_JS)
 
 
+def own_machine() -> bool:
+    """This session is a browser on the machine that runs an app not hosted publicly (fer/server/access.py
+    `own_machine`): its anonymous profile is that machine's, on its disk. Everyone else's, from the network or a
+    proxy as on a public deploy, lives in their own browser. The page asks only here (ui/profile.py too)."""
+    return access.own_machine(access.hosted(), training.connection())
+
+
 def keeps_in_browser() -> bool:
-    """An anonymous visitor of a public deploy: their profile lives in their own browser, none on the server."""
-    return access.hosted() and not access.account_id(st.user)
+    """An anonymous visitor (not this machine's browser): their profile lives in their own browser, none on the
+    server."""
+    return not own_machine() and not access.account_id(st.user)
 
 
 def browser_copy() -> str | None:
@@ -36,10 +46,10 @@ def browser_copy() -> str | None:
 def take_browser_copy(profile: Profile) -> bool:
     """Brings the browser's copy into a visitor's session profile when its storage answers, and again whenever
     another tab of this browser changed it (that tab started from this copy, so its copy replaces this one).
-    False on a public deploy's first run while the storage has not answered (the profile's parts wait one run
+    False on a visitor's first run while the storage has not answered (the profile's parts wait one run
     for it, so no widget is drawn at a default the copy then changes); a late answer still restores, with new
     widgets."""
-    if not access.hosted():
+    if own_machine():
         return True
     stored = browser_copy()
     if stored is None:
@@ -102,9 +112,10 @@ def _choose(profile: Profile, readable: dict | None) -> None:
 
 
 def browser_sync(key: str) -> None:
-    """Mounts the browser's storage (public deploys only). A visitor's session profile is written there whenever
-    it changed (removed when empty); a logged-in account's profile never is (a shared computer keeps nothing)."""
-    if not access.hosted():
+    """Mounts the browser's storage (for anyone but this machine's own browser). A visitor's session profile is
+    written there whenever it changed (removed when empty); a logged-in account's profile never is (a shared
+    computer keeps nothing)."""
+    if own_machine():
         return
     read = bool(st.session_state.get("browser_read"))
     data = {"key": BROWSER_KEY, "read": not read and key == "browser_profile",

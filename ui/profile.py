@@ -8,7 +8,7 @@ from fer.profiles import open_profile
 from fer.profiles.document import parse
 from fer.profiles.store import Profile, ProfileError
 from fer.server import access
-from ui.browser import keeps_in_browser
+from ui.browser import keeps_in_browser, own_machine
 from ui.loaders import secrets_section
 from ui.state import profile_settings, reload_profile, restore_person
 from ui.text import literal
@@ -20,7 +20,7 @@ def session_profile() -> Profile:
     email = access.account_id(st.user)
     if st.session_state.get("profile_email", "-") != email:
         try:
-            profile, kind = open_profile(email, access.hosted(), profile_database())
+            profile, kind = open_profile(email, not own_machine(), profile_database())
         except (ProfileError, OSError) as e:
             profile, kind = Profile(None), f"Your profile could not be opened ({e}); for now your marks are " \
                 "kept in this browser session only."

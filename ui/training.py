@@ -31,12 +31,14 @@ def has_torch() -> bool:
 
 def connection() -> access.Client:
     """This session's connection: its socket's own peer (`st.context.ip_address` reports a loopback peer as None,
-    like an unknown one, and the owner rule must tell them apart) and its request's header names. No session
-    client (a closed tab; AppTest, whose runtime is a mock) leaves the peer unknown: a visitor."""
+    like an unknown one, and the owner rule must tell them apart) and its websocket request's headers (Host
+    among them). No session client (a closed tab; AppTest, whose runtime is a mock) leaves the peer unknown: a
+    visitor."""
     ctx = get_script_run_ctx()
     session = runtime.get_instance().get_client(ctx.session_id) if ctx is not None and runtime.exists() else None
+    headers = st.context.headers
     return access.Client.of(getattr(getattr(session, "client_context", None), "remote_ip", None),
-                            st.context.headers.keys())
+                            [(name, value) for name in headers for value in headers.get_all(name)])
 
 
 def current_owner() -> access.Owner | None:
@@ -57,7 +59,8 @@ def access_panel(owner: access.Owner | None) -> None:
             "Training, uploads, evaluations and changing the default model are the owner's.")
     if config is None:
         st.caption("Owner sign-in is not set up on this server: its owner can enable it by adding "
-                   "`[access] owner_password = \"…\"` to the app's secrets (see .streamlit/DEPLOY.md).")
+                   "`[access] owner_password = \"…\"` to the app's secrets (then this machine's browser signs in "
+                   "too; see .streamlit/DEPLOY.md).")
         return
     if config.owner_password:
         gate, client = access.GATE, st.context.ip_address  # NOTE: one gate for every session on this server

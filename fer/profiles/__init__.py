@@ -10,13 +10,14 @@ from fer.profiles.postgres import PgProfile
 from fer.profiles.store import Profile, account_path, default_path
 
 
-def open_profile(email: str | None, is_hosted: bool, database_url: str | None = None) -> tuple[Profile, str]:
+def open_profile(email: str | None, in_browser: bool, database_url: str | None = None) -> tuple[Profile, str]:
     """Whose profile this session uses, and one sentence saying so (the page shows it).
 
     A logged-in account: its rows in the app's PostgreSQL database when one is configured (every replica sees
-    them; `postgres`), else its own file. On a public deploy without login: in memory for this browser
-    session, nothing written on the server (the page keeps a copy in the visitor's browser, `document`). On the
-    person's own machine: the local profile in their data directory.
+    them; `postgres`), else its own file. Anyone else `in_browser` (everybody on a public deploy, and anyone
+    but a browser on the app's own machine: fer/server/access.py `own_machine`): in memory for this browser
+    session, nothing written on the server (the page keeps a copy in the visitor's browser, `document`). The
+    browser on the app's own machine: the local profile in its data directory.
     """
     if email and database_url:
         return PgProfile(database_url, email), f"Your profile belongs to your account ({email}) and is kept in " \
@@ -24,7 +25,7 @@ def open_profile(email: str | None, is_hosted: bool, database_url: str | None = 
     if email:
         return Profile(account_path(email)), f"Your profile belongs to your account ({email}) and is kept on " \
             "this server."
-    if is_hosted:
+    if in_browser:
         return Profile(None), "Your profile is kept in this browser's own storage: nothing of it is written on " \
             "the server."  # the page adds how to keep it elsewhere, where a login is set up
     path = default_path()

@@ -9,10 +9,11 @@ Configuration comes from the app's secrets (the page passes `st.secrets`; nothin
     server_paths = ["/data/datasets"]  # folders the owner may train or evaluate from by path (off when absent)
 
 The rule without an [access] section (`default_role`): a browser on the machine that runs the app (`Client.local`:
-a loopback peer that no proxy forwards) is its owner, with no set-up; anyone else, from the network or through a
-proxy, is a visitor, and on Streamlit Community Cloud everybody is. Community Cloud is recognised from the
-server's own environment (`hosted`), never from anything a browser sends, and any one sign of it is enough:
-when in doubt, read-only.
+a loopback peer that no proxy forwards, which asked for this machine by name) is its owner, with no set-up; anyone
+else, from the network, through a proxy or through a web page's re-pointed name, is a visitor, and on Streamlit
+Community Cloud everybody is. The same browser alone keeps its profile on this machine's disk (`own_machine`).
+Community Cloud is recognised from the server's own environment (`hosted`), never from anything a browser sends,
+and any one sign of it is enough: when in doubt, read-only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import stat
 import threading
 import time
@@ -80,27 +82,46 @@ def _ip(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | 
     return ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped else ip
 
 
+# A Host header: a name or IPv4 address, or a bracketed IPv6 one, then an optional port.
+_HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[^:\[\]]+))(?::\d{1,5})?")
+
+
+def _names_this_machine(host: str | None) -> bool:
+    """A Host header that names this machine: `localhost` or a loopback address (also a bare IPv6 one), any port.
+    A hostile page whose own name was re-pointed at 127.0.0.1 (DNS rebinding) still sends its own name here, and
+    Streamlit lets in any page whose Origin matches its Host. None (no Host, or several) never counts."""
+    host = (host or "").strip().lower()
+    match = _HOST.fullmatch(host)  # a bare IPv6 address ("::1") does not match: its colons are not a port
+    name = (match["v6"] or match["name"]) if match else host
+    ip = _ip(name)
+    return name == "localhost" or (ip is not None and ip.is_loopback)
+
+
 @dataclass(frozen=True)
 class Client:
-    """A browser session's connection as this server saw it: the socket's peer address (None: unknown) and
-    whether its request carries a proxy's forwarding header (FORWARDING)."""
+    """A browser session's connection as this server saw it: the socket's peer address (None: unknown), whether
+    its request carries a proxy's forwarding header (FORWARDING), and its Host header (None: none, or several)."""
 
     address: str | None
     forwarded: bool = False
+    host: str | None = None
 
     @classmethod
-    def of(cls, address: object, header_names: Iterable[str]) -> Client:
-        """From the session's peer (anything but a string is unknown) and the names of its request's headers."""
-        names = {str(n).lower() for n in header_names}
+    def of(cls, address: object, headers: Iterable[tuple[str, str]]) -> Client:
+        """From the session's peer (anything but a string is unknown) and its request's (name, value) headers."""
+        headers = [(str(n).lower(), str(v)) for n, v in headers]
+        hosts = [v for n, v in headers if n == "host"]
         return cls(address if isinstance(address, str) else None,
-                   any(n in FORWARDING or n.startswith("x-forwarded-") for n in names))
+                   any(n in FORWARDING or n.startswith("x-forwarded-") for n, _ in headers),
+                   hosts[0] if len(hosts) == 1 else None)
 
     @property
     def local(self) -> bool:
-        """A browser on this machine: a loopback peer with no forwarding header. A proxy on this machine connects
-        from loopback for every visitor, so a forwarding header means someone else; an unknown peer never counts."""
+        """A browser on this machine: a loopback peer with no forwarding header that asked for this machine by
+        name (`localhost`, 127.0.0.1, [::1]). A proxy on this machine connects from loopback for every visitor, so
+        a forwarding header means someone else; an unknown peer never counts."""
         ip = _ip(self.address)
-        return ip is not None and ip.is_loopback and not self.forwarded
+        return ip is not None and ip.is_loopback and not self.forwarded and _names_this_machine(self.host)
 
 
 @dataclass(frozen=True)
@@ -160,7 +181,13 @@ def session_owner(state: Mapping, config: AccessConfig | None, email: str | None
 def default_role(config: AccessConfig | None, is_hosted: bool, client: Client) -> str:
     """The role of a browser session before it proves anything: the owner only for a browser on the machine
     that runs an unconfigured, unhosted app (Streamlit listens on every interface: the network may reach it)."""
-    return OWNER if config is None and not is_hosted and client.local else VISITOR
+    return OWNER if config is None and own_machine(is_hosted, client) else VISITOR
+
+
+def own_machine(is_hosted: bool, client: Client) -> bool:
+    """A browser on the machine that runs an app not hosted publicly (`Client.local`): that machine's person.
+    Their anonymous profile is the one on this machine's disk; anyone else's stays in their own browser."""
+    return not is_hosted and client.local
 
 
 def is_owner_login(config: AccessConfig | None, email: str | None) -> bool:

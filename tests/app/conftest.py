@@ -31,12 +31,13 @@ needs_fer = pytest.mark.skipif(not FER_CSV.exists(), reason="needs ../shared/dat
 def local_owner(monkeypatch):
     """Sessions as a browser on the app's own machine opens them: an unconfigured app's owner. An AppTest session
     has no connection, and an unknown peer is a visitor, so a test that needs the owner asks for this."""
-    monkeypatch.setattr(ui.training, "connection", lambda: Client("127.0.0.1"))
+    monkeypatch.setattr(ui.training, "connection", lambda: Client("127.0.0.1", host="localhost:8501"))
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch):
-    """The page in Photo mode, with its own copy of the catalogue and a refresh source that is down."""
+def app(tmp_path, monkeypatch, local_owner):
+    """The page in Photo mode, with its own copy of the catalogue and a refresh source that is down, as the
+    browser on the app's own machine opens it (its profile on disk, under FER_PROFILE_DIR)."""
     catalogue = tmp_path / "movies.json.gz"
     shutil.copy(DEFAULT_CATALOGUE, catalogue)
     monkeypatch.setenv("FER_CATALOGUE", str(catalogue))
@@ -121,6 +122,8 @@ RUNS = int(os.environ.get("E2E_RUNS", "1"))
 # How long a condition may take to hold (ms). Generous: it only matters when the test fails, and a machine busy
 # with other work (a training beside the suite) may take tens of seconds to read a photo.
 WAIT = 120_000
+# A hostile site's name that these browsers resolve to this machine, as DNS rebinding would (test_e2e_owner.py).
+REBOUND = "evil.example"
 
 def write_y4m(path: Path, frame_bgr: np.ndarray, frames: int = 30) -> None:
     """A 15 fps 4:2:0 y4m video of one still frame (Chromium loops it)."""
@@ -178,7 +181,8 @@ def browsers(face_video):
         launched = [p.chromium.launch(executable_path=CHROMIUM, args=[
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={face_video[0]}", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"])
+            "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
+            f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1"])
             for _ in range(2)]
         yield launched
         for b in launched:

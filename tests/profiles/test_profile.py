@@ -141,7 +141,7 @@ def test_looking_writes_nothing_and_an_anonymous_profile_never_touches_disk(tmp_
     local.delete_all()
     assert not (tmp_path / "local").exists() or not any((tmp_path / "local").iterdir())
     monkeypatch.chdir(tmp_path)
-    anonymous, kind = open_profile(None, is_hosted=True)
+    anonymous, kind = open_profile(None, in_browser=True)
     anonymous.mark_seen("tt0111161")
     anonymous.set("resting", [0.0] * 7)
     assert anonymous.seen() == {"tt0111161"} and "nothing of it is written on the server" in kind
@@ -150,12 +150,12 @@ def test_looking_writes_nothing_and_an_anonymous_profile_never_touches_disk(tmp_
 
 def test_whose_profile(tmp_path, monkeypatch):
     monkeypatch.setenv("FER_PROFILE_DIR", str(tmp_path))
-    local, kind = open_profile(None, is_hosted=False)
+    local, kind = open_profile(None, in_browser=False)
     assert local.path == tmp_path / "profile.db" and str(local.path) in kind
-    mine, kind = open_profile("Ada@Example.org", is_hosted=True)
+    mine, kind = open_profile("Ada@Example.org", in_browser=True)
     assert mine.path == account_path("ada@example.org") and "your account" in kind
     assert "ada" not in mine.path.name.lower()  # the address itself is not written
-    assert open_profile("bob@example.org", is_hosted=True)[0].path != mine.path
+    assert open_profile("bob@example.org", in_browser=True)[0].path != mine.path
 
 
 def test_an_unwritable_place_gives_one_sentence_and_moves_nothing(tmp_path):

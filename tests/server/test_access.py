@@ -196,18 +196,20 @@ def test_a_cloud_deploy_without_configuration_is_read_only_and_says_how_to_open_
 
 def test_unconfigured_only_a_browser_on_this_machine_is_the_owner(env, monkeypatch):
     """Streamlit listens on every interface: whoever opens its Network URL, or comes through a proxy on this
-    machine (a loopback peer that names someone else), is a visitor and reads how owner sign-in is set up."""
+    machine (a loopback peer that names someone else), or through a hostile page's name re-pointed at this
+    machine (a loopback peer asking for another host), is a visitor and reads how owner sign-in is set up."""
     monkeypatch.setenv("FER_PUBLIC", "1")
     hosted_note = _sign_in_note(_page())
     monkeypatch.delenv("FER_PUBLIC")
     at = _page()  # AppTest: no connection, a peer the server cannot tell: a visitor
     assert _owner_controls(at) == set() and _sign_in_note(at) == hosted_note and len(hosted_note) == 1
-    for client in (Client("192.0.2.7"), Client("::ffff:127.0.0.1", forwarded=True)):
+    for client in (Client("192.0.2.7", host="192.0.2.7:8501"), Client("::ffff:127.0.0.1", True, "localhost:8501"),
+                   Client("127.0.0.1", host="evil.example:8501")):
         monkeypatch.setattr(ui.training, "connection", lambda c=client: c)
         at = _page()
         assert _owner_controls(at) == set() and _sign_in_note(at) == hosted_note
         assert "Refresh from IMDb" not in {b.label for b in _page(script=APP).sidebar.button}
-    monkeypatch.setattr(ui.training, "connection", lambda: Client("::1"))
+    monkeypatch.setattr(ui.training, "connection", lambda: Client("::1", host="[::1]:8501"))
     assert {"Start training", "dataset choice"} <= _owner_controls(_page())
     assert "Refresh from IMDb" in {b.label for b in _page(script=APP).sidebar.button}
 
@@ -289,7 +291,7 @@ sys.modules["torch"] = None  # a deploy from requirements.txt: no torch at all
 from streamlit.testing.v1 import AppTest
 import ui.training
 from fer.server.access import Client
-ui.training.connection = lambda: Client("127.0.0.1")  # a browser on this machine
+ui.training.connection = lambda: Client("127.0.0.1", host="localhost")  # a browser on this machine
 at = AppTest.from_file({page!r}, default_timeout=60).run()
 assert not at.exception, at.exception
 print("|".join(w.value for w in at.warning) or "-", "|".join(i.value for i in at.info)[:40])
