@@ -18,7 +18,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from fer.server.uploads import bound_uploads
 from fer.vision.images import MAX_UPLOAD_MB
 from ui.browser import browser_sync, take_browser_copy
-from ui.inputs import live_recommendations, photo_recommendations, still_image, webcam
+from ui.inputs import camera_note, live_recommendations, photo_recommendations, still_image, webcam
 from ui.loaders import page_recognizer
 from ui.mapping import mapping_editor
 from ui.panels import catalogue_panel, contribution_panel, data_panel, resting_panel
@@ -49,6 +49,8 @@ def mood_page() -> None:
     if mode != "Webcam":
         st.session_state["webcam_rendered"] = False
     reading, key, live, picture = None, "", None, None
+    if mode != "Photo":
+        camera_note()
     if mode == "Webcam":
         live = webcam(rec)
     else:

@@ -34,8 +34,8 @@ def recommendations(reading: Reading | None, key: str = "") -> None:
             return
     genre = current_mapping()[reading.emotion]
     c1, c2 = st.columns(2)
-    c1.metric("Mood", reading.emotion.capitalize(), f"{reading.confidence:.0%} {reading.source}", delta_color="off",
-              delta_arrow="off")
+    sure = f"{reading.confidence:.0%} sure" + ("" if reading.source == "the only face" else f" · {reading.source}")
+    c1.metric("Mood", reading.emotion.capitalize(), sure, delta_color="off", delta_arrow="off")
     c2.metric("Genre", genre)
     try:
         movies, _ = catalogue()

@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -211,6 +212,26 @@ def twilio_servers(sid: str, token: str) -> list[dict]:
 
     client = Client(sid, token, http_client=TwilioHttpClient(timeout=TURN_TIMEOUT_S))
     return client.tokens.create(ttl=TURN_TTL_S).ice_servers
+
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def camera_allowed(url: str | None) -> bool:
+    """Whether a browser offers the camera to a page at `url`: only to https pages and to this machine's own
+    addresses (a "secure context"). Unknown: assume it does, and say nothing."""
+    parts = urlsplit(url or "")
+    host = parts.hostname or ""
+    return not parts.scheme or parts.scheme == "https" or host in LOCAL_HOSTS or host.endswith(".localhost") \
+        or host.startswith("127.")
+
+
+def camera_note() -> None:
+    """One sentence where the browser will refuse the camera (the app opened over plain http from another
+    machine): the webcam and snapshot widgets would only show a browser error or a disabled button."""
+    if not camera_allowed(st.context.url):
+        st.warning("Browsers offer the camera only to https:// pages or to the computer running the app, and this "
+                   "page is plain http: use **Photo** (upload a picture) instead.")
 
 
 def webcam(rec: EmotionRecognizer) -> LiveMood | None:

@@ -176,3 +176,4 @@ def test_one_lookup_when_many_sessions_need_turn_servers_at_once(twilio, monkeyp
     new = ({"iceServers": twilio.servers}, None)
     assert len(twilio.asked) == 1
     assert sorted(got, key=str) == sorted([new] + [old if cached else new] * 7, key=str)
+
