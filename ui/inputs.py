@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from fer.emotions import EMOTIONS
+from fer.server import access
 from fer.vision import explain
 from fer.vision.classifier import Classifier
 from fer.vision.detect import HaarDetector, YuNetDetector
@@ -105,6 +106,7 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> tuple[Reading | None, st
         image = load_image(data)
     except ValueError as e:
         st.error(str(e))
+        st.session_state.pop("photo", None)  # the last photo is no longer the one on screen
         return None, digest
     photo = read_photo(digest, image, rec)
     return shown_photo(image, photo, rec), digest
@@ -154,7 +156,7 @@ TURN_TIMEOUT_S = 10  # a lookup runs on a visitor's script thread: it may hold t
 # NOTE: every session's script thread reads and writes these, under _turn_lock: (credentials, until, configuration,
 # failure) of the last lookup, and whether a lookup is in flight. One thread asks at a time, outside the lock; while it
 # does, the others serve the last answer even past its `until`, or, with none for their credentials (a fresh server),
-# wait for its answer (no longer than their own lookup would take): an expiry costs one Twilio call, not one a session.
+# wait for its answer (at most TURN_TIMEOUT_S, then STUN): an expiry costs one Twilio call, not one a session.
 _turn: tuple[tuple[str, str], float, dict, str | None] | None = None
 _turn_asking = False
 _turn_lock = threading.Condition()
@@ -190,7 +192,10 @@ def twilio_configuration(sid: str, token: str) -> tuple[dict, str | None]:
                 return held[2], held[3]
             if not _turn_asking:
                 break
-            _turn_lock.wait()  # none to serve: the lookup in flight answers (or, for other credentials, ends)
+            # None to serve: the lookup in flight answers (or, for other credentials, ends); a lookup stuck
+            # beyond its own timeout (name resolution is not covered by it) holds nobody else's page longer.
+            if not _turn_lock.wait_for(lambda: not _turn_asking, timeout=TURN_TIMEOUT_S):
+                return STUN, "Twilio did not answer in time"
         _turn_asking = True
     held = None
     try:
@@ -214,16 +219,12 @@ def twilio_servers(sid: str, token: str) -> list[dict]:
     return client.tokens.create(ttl=TURN_TTL_S).ice_servers
 
 
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
-
-
 def camera_allowed(url: str | None) -> bool:
     """Whether a browser offers the camera to a page at `url`: only to https pages and to this machine's own
-    addresses (a "secure context"). Unknown: assume it does, and say nothing."""
+    names (a "secure context": localhost, *.localhost, loopback addresses). Unknown: assume it does, say nothing."""
     parts = urlsplit(url or "")
-    host = parts.hostname or ""
-    return not parts.scheme or parts.scheme == "https" or host in LOCAL_HOSTS or host.endswith(".localhost") \
-        or host.startswith("127.")
+    return not parts.scheme or parts.scheme == "https" or access.names_this_machine(parts.netloc) \
+        or (parts.hostname or "").endswith(".localhost")
 
 
 def camera_note() -> None:

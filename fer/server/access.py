@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fer.files import ROOT
 
@@ -86,7 +87,7 @@ def _ip(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | 
 _HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[^:\[\]]+))(?::\d{1,5})?")
 
 
-def _names_this_machine(host: str | None) -> bool:
+def names_this_machine(host: str | None) -> bool:
     """A Host header that names this machine: `localhost` or a loopback address (also a bare IPv6 one), any port.
     A hostile page whose own name was re-pointed at 127.0.0.1 (DNS rebinding) still sends its own name here, and
     Streamlit lets in any page whose Origin matches its Host. None (no Host, or several) never counts."""
@@ -100,28 +101,45 @@ def _names_this_machine(host: str | None) -> bool:
 @dataclass(frozen=True)
 class Client:
     """A browser session's connection as this server saw it: the socket's peer address (None: unknown), whether
-    its request carries a proxy's forwarding header (FORWARDING), and its Host header (None: none, or several)."""
+    its request carries a proxy's forwarding header (FORWARDING), its Host header (None: none, or several) and
+    its Origin header ("" when absent, None when several)."""
 
     address: str | None
     forwarded: bool = False
     host: str | None = None
+    origin: str | None = ""
 
     @classmethod
     def of(cls, address: object, headers: Iterable[tuple[str, str]]) -> Client:
         """From the session's peer (anything but a string is unknown) and its request's (name, value) headers."""
         headers = [(str(n).lower(), str(v)) for n, v in headers]
         hosts = [v for n, v in headers if n == "host"]
+        origins = [v for n, v in headers if n == "origin"]
         return cls(address if isinstance(address, str) else None,
                    any(n in FORWARDING or n.startswith("x-forwarded-") for n, _ in headers),
-                   hosts[0] if len(hosts) == 1 else None)
+                   hosts[0] if len(hosts) == 1 else None,
+                   origins[0] if len(origins) == 1 else "" if not origins else None)
+
+    @property
+    def same_origin(self) -> bool:
+        """The page that opened the connection is this app's own: its Origin names the Host it asked (browsers
+        always send an Origin; a script on this machine that sends none already has the machine). Streamlit also
+        lets in pages on this machine's other ports (a dev server, a downloaded HTML file served locally), and any
+        page when CORS is off: those are someone else's code."""
+        if self.origin == "":
+            return True
+        return self.origin is not None and self.host is not None \
+            and urlsplit(self.origin).netloc.lower() == self.host.strip().lower()
 
     @property
     def local(self) -> bool:
         """A browser on this machine: a loopback peer with no forwarding header that asked for this machine by
-        name (`localhost`, 127.0.0.1, [::1]). A proxy on this machine connects from loopback for every visitor, so
-        a forwarding header means someone else; an unknown peer never counts."""
+        name (`localhost`, 127.0.0.1, [::1]) from the app's own page (`same_origin`). A proxy on this machine
+        connects from loopback for every visitor, so a forwarding header means someone else; an unknown peer
+        never counts."""
         ip = _ip(self.address)
-        return ip is not None and ip.is_loopback and not self.forwarded and _names_this_machine(self.host)
+        return ip is not None and ip.is_loopback and not self.forwarded and names_this_machine(self.host) \
+            and self.same_origin
 
 
 @dataclass(frozen=True)

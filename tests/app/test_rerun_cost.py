@@ -177,3 +177,27 @@ def test_one_lookup_when_many_sessions_need_turn_servers_at_once(twilio, monkeyp
     assert len(twilio.asked) == 1
     assert sorted(got, key=str) == sorted([new] + [old if cached else new] * 7, key=str)
 
+
+
+def test_a_session_waits_for_a_stuck_turn_lookup_no_longer_than_the_lookup_timeout(twilio, monkeypatch):
+    """A lookup stuck beyond its own timeout (name resolution is not covered by it) holds no other page longer:
+    they get STUN and one sentence."""
+    monkeypatch.setattr(inputs, "TURN_TIMEOUT_S", 0.2)
+    twilio.release.clear()
+    first = threading.Thread(target=inputs.twilio_configuration, args=("AC0", "secret"))
+    try:
+        first.start()
+        _until(lambda: len(twilio.asked) == 1)
+        assert inputs.twilio_configuration("AC0", "secret") == (inputs.STUN, "Twilio did not answer in time")
+    finally:
+        twilio.release.set()
+        first.join(30)
+    assert len(twilio.asked) == 1
+
+
+@needs_fer
+def test_a_damaged_upload_lets_the_last_photo_go(app, face_png):
+    at = _upload(app, "me.png", face_png[0])
+    assert "photo" in at.session_state
+    at = _upload(at, "broken.jpg", b"\xff\xd8\xff" + bytes(64))
+    assert not at.exception and at.error and "photo" not in at.session_state

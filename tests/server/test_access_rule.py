@@ -47,7 +47,8 @@ def test_anyone_else_is_a_visitor(client):
 def test_a_proxys_forwarding_header_says_someone_else_and_a_browsers_own_headers_do_not():
     browser = [("Host", "localhost:8501"), ("Origin", "http://localhost:8501"), ("User-Agent", "x"),
                ("Cookie", "a=b"), ("Sec-WebSocket-Key", "k"), ("Sec-WebSocket-Version", "13")]
-    assert Client.of("127.0.0.1", browser) == LOCAL and LOCAL.local
+    own = Client.of("127.0.0.1", browser)
+    assert own == Client("127.0.0.1", host="localhost:8501", origin="http://localhost:8501") and own.local
     for header in ("X-Forwarded-For", "x-forwarded-proto", "X-Forwarded-Host", "Forwarded", "X-Real-IP", "Via",
                    "CF-Connecting-IP", "True-Client-IP"):
         client = Client.of("::ffff:127.0.0.1", [*browser, (header, "203.0.113.9")])
@@ -61,6 +62,25 @@ def test_the_host_header_is_read_once_and_a_second_one_names_nobody():
     twice = Client.of("127.0.0.1", [("Host", "localhost:8501"), ("Host", "evil.example")])
     assert twice.host is None and not twice.local
     assert not Client.of("127.0.0.1", [("User-Agent", "x")]).local  # no Host at all
+
+
+@pytest.mark.parametrize("origin", [
+    "http://localhost:3000", "http://127.0.0.1:8501", "http://localhost",
+    "http://evil.example", "null", "http://localhost:8501.evil.example"])
+def test_a_page_from_another_origin_on_this_machine_is_a_visitor(origin):
+    """Streamlit lets in this machine's pages on any port (and every page with CORS off): a dev server's page, a
+    downloaded HTML file served locally or a sandboxed frame ("null") is someone else's code, not the app."""
+    client = Client.of("127.0.0.1", [("Host", "localhost:8501"), ("Origin", origin)])
+    assert not client.local and _owner(client) is None and not access.own_machine(False, client)
+    twice = Client.of("127.0.0.1", [("Host", "localhost:8501"), ("Origin", "http://localhost:8501"),
+                                    ("Origin", origin)])
+    assert twice.origin is None and not twice.local
+
+
+@pytest.mark.parametrize("host", ["localhost:8501", "LOCALHOST:8501", "127.0.0.1:8501", "[::1]:8501"])
+def test_the_apps_own_page_on_this_machine_is_the_owner(host):
+    client = Client.of("127.0.0.1", [("Host", host), ("Origin", f"http://{host.lower()}")])
+    assert client.local and _owner(client) == Owner("local")
 
 
 def test_hosted_or_configured_the_local_browser_proves_itself_like_anyone():
