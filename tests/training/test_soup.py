@@ -1,6 +1,7 @@
 """fer.soup: the average of several checkpoints of one net, its BatchNorm measured again, uncalibrated."""
 
 import numpy as np
+import pytest
 import torch
 
 from fer.model import build_model, load_checkpoint, update_checkpoint
@@ -42,3 +43,24 @@ def test_nets_of_different_shapes_are_refused_in_one_sentence(tiny_csv, tmp_path
     assert soup.main([str(a), str(b), "--data", str(tiny_csv), "--out", str(out)]) == 2
     assert "only one net's checkpoints can be averaged" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_weighted_average_of_a_fine_tune_and_its_start(tiny_csv, tmp_path, capsys):
+    """--weights: WiSE-FT's mix of a fine-tuned net and the net it started from; bad weights are one sentence."""
+    a = _net(tiny_csv, tmp_path / "a", "--arch", "vgg", "--seed", "1")
+    b = _net(tiny_csv, tmp_path / "b", "--arch", "vgg", "--seed", "2")
+    out = tmp_path / "wise.pt"
+    assert soup.main([str(a), str(b), "--data", str(tiny_csv), "--out", str(out), "--weights", "0.75,0.25"]) == 0
+    members = [load_checkpoint(p)[0].state_dict() for p in (a, b)]
+    model, meta = load_checkpoint(out)
+    for name, _ in build_model("vgg").named_parameters():
+        torch.testing.assert_close(model.state_dict()[name], 0.75 * members[0][name] + 0.25 * members[1][name])
+    assert meta["soup_weights"] == [0.75, 0.25]
+    capsys.readouterr()
+    for bad in ("0.5", "0.7,0.7", "1.2,-0.2"):
+        assert soup.main([str(a), str(b), "--data", str(tiny_csv), "--out", str(tmp_path / "x.pt"),
+                          "--weights", bad]) == 2
+        assert "give one per net, none negative, summing to 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        soup.main([str(a), str(b), "--data", str(tiny_csv), "--out", str(tmp_path / "x.pt"), "--weights", "a,b"])
+    assert not (tmp_path / "x.pt").exists()
