@@ -39,6 +39,10 @@ def mapping_editor() -> None:
         presets = list(PRESETS)
         preset = st.selectbox("Preset", presets, index=presets.index(saved_preset(_saved())), key=wkey("preset"),
                               on_change=_save_mapping)
+        current = current_mapping()
+        if changed := [e for e in EMOTIONS if current[e] != PRESETS[preset][e]]:
+            st.caption(f"The {preset} preset with your changes: "
+                       + ", ".join(f"{e} → {current[e]}" for e in changed) + ".")
         start = saved_mapping(_saved(), preset)
         for e in EMOTIONS:
             st.selectbox(e.capitalize(), GENRES, index=GENRES.index(start[e]), key=wkey(f"genre_{preset}_{e}"),

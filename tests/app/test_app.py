@@ -79,8 +79,11 @@ def test_changing_the_mapping_changes_genre_and_list(app, face_png):
     at.sidebar.selectbox(key="preset").set_value("lift my mood").run()
     assert _sidebar_metrics(at)["Genre"] == PRESETS["lift my mood"][face.emotion]
     assert _titles(at) != before
+    assert not any("with your changes" in c.value for c in at.sidebar.caption)
     at.sidebar.selectbox(key=f"genre_lift my mood_{face.emotion}").set_value("Western").run()
     assert _sidebar_metrics(at)["Genre"] == "Western"
+    assert f"The lift my mood preset with your changes: {face.emotion} → Western." in [
+        c.value for c in at.sidebar.caption]  # the preset box alone would say "lift my mood"
     movies = load_catalogue()[0]
     assert _listed(at) == recommend({face.emotion: 1.0}, {face.emotion: "Western"}, movies)["tconst"].tolist()
 
