@@ -3,8 +3,10 @@ attribute of streamlit-webrtc the app touches still exists, and the repository's
 
 import ast
 import inspect
+import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 
 import pytest
@@ -17,10 +19,21 @@ MODULES = sorted(".".join(p.relative_to(ROOT / "fer").with_suffix("").parts).rem
                  for p in (ROOT / "fer").rglob("*.py") if p != ROOT / "fer" / "__init__.py")
 
 
+@pytest.fixture(scope="module")
+def imported_alone() -> dict[str, subprocess.CompletedProcess]:
+    """Each module imported in a fresh interpreter of its own, as many at once as there are cores (each mostly
+    imports torch or OpenCV: one after another they took most of a minute)."""
+    def alone(module: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", f"import fer.{module}"], cwd=ROOT, capture_output=True, text=True)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return dict(zip(MODULES, pool.map(alone, MODULES)))
+
+
 @pytest.mark.parametrize("module", MODULES)
-def test_every_module_imports_alone(module):
+def test_every_module_imports_alone(module, imported_alone):
     """A fresh interpreter per module: an import loop fails here whichever module is imported first."""
-    out = subprocess.run([sys.executable, "-c", f"import fer.{module}"], cwd=ROOT, capture_output=True, text=True)
+    out = imported_alone[module]
     assert out.returncode == 0, out.stderr
 
 

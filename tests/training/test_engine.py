@@ -132,7 +132,7 @@ def test_bf16_trains_in_bfloat16_and_keeps_float32_weights(tiny_csv, tmp_path, m
 
     monkeypatch.setattr(train, "build_model", build_and_watch)
     out = tmp_path / "bf16"
-    assert train.main(["--data", str(tiny_csv), "--arch", "vgg", "--batch-size", "8", "--epochs", "6", "--out",
+    assert train.main(["--data", str(tiny_csv), "--arch", "vgg", "--batch-size", "8", "--epochs", "3", "--out",
                        str(out), "--threads", "1", "--lr", "0.01", "--bf16"]) == 0
     assert seen and set(seen) == {torch.bfloat16}
     losses = [json.loads(line)["train_loss"] for line in (out / "history.jsonl").read_text().splitlines()]
