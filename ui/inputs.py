@@ -83,9 +83,8 @@ def read_photo(digest: str, image: np.ndarray, rec: EmotionRecognizer) -> Photo:
     is the one read last, by this model; else detected and classified once.
 
     Why: every full rerun of the page (a toggle, the mapping, the resting face) draws the photo again, and reading
-    it costs a detection and a classification (with "Show why", ~0.4 s per face more). Only the decoding is done again
-    (the picture is not kept, see Photo): for a one-face 1920x1440 photo, 30 ms (JPEG) or 64 ms (PNG) against 57 ms
-    for detection and classification (min of 15 `load_image` / 8 `rec.read_photo` runs, 2 busy cores, 2026-12-07)."""
+    it costs a detection and a classification (with "Show why", the maps too). Only the decoding is done again: the
+    picture is not kept (see Photo), a decoded photo (up to 11 MB a session) would sit outside the upload bound."""
     held = st.session_state.get("photo")
     if held is not None and held.digest == digest and held.classifier is rec.classifier \
             and held.detector is rec.detector:
