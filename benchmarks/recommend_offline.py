@@ -48,7 +48,7 @@ from fer.recommend.variety import pick
 HISTORY = 0.7  # share of each person's ratings (earliest first) that their profile holds
 UP, DOWN = 4.0, 2.0  # MovieLens stars at or above UP: thumb up; at or below DOWN: thumb down
 MIXES = 7  # mixed readings per person
-RANKER_LAMBDA = EASE_LAMBDA  # the EASE weight of the ranker's file (the shipped one's)
+RANKER_LAMBDA = EASE_LAMBDA  # the EASE weight of the ranker's file built here (the shipped file's is LAMBDA, 100)
 N = 50
 TUNE_SHARE = 1 / 3
 
@@ -137,6 +137,8 @@ class Scorer:
               baselines: bool = True) -> dict[str, np.ndarray]:
         """Method -> (pairs, 3) hit/recall/NDCG rows for this person's readings with targets."""
         profile = profile_of(person)
+        # A list with no profile depends only on these of a ranker's weights (cold_diversity, not diversity).
+        cold_lists_differ = len({(r.rating, r.votes, r.likes, r.cold_diversity) for r in rankers.values()}) > 1
         years = (int(np.nanmin(self.ix.year)), person.year)
         nb = models.file
         lt = learnt(self.movies, nb)
@@ -163,7 +165,7 @@ class Scorer:
                     lists[name] = self.movies["tconst"].to_numpy()[rows].tolist()
                 lists["imdb (paper's list)"] = self._list(probs, mix, None, EMPTY, PAPER, years)
             for i, (name, ranker) in enumerate(rankers.items()):
-                if not i or len({(r.rating, r.votes, r.likes, r.diversity) for r in rankers.values()}) > 1:
+                if not i or cold_lists_differ:
                     lists[f"no profile{name}"] = self._list(probs, mix, None, nb, ranker, years)
                 lists[f"personal{name}"] = self._list(probs, mix, profile, nb, ranker, years)
             for name, listed in lists.items():

@@ -12,7 +12,7 @@ import streamlit as st
 from fer.profiles.document import Refused, is_empty, parse, salvage, stored_text
 from fer.profiles.store import Profile, ProfileError
 from fer.server import access
-from ui import training
+from ui import client
 from ui.state import reload_profile
 from ui.text import literal
 
@@ -27,7 +27,7 @@ def own_machine() -> bool:
     """This session is a browser on the machine that runs an app not hosted publicly (fer/server/access.py
     `own_machine`): its anonymous profile is that machine's, on its disk. Everyone else's, from the network or a
     proxy as on a public deploy, lives in their own browser. The page asks only here (ui/profile.py too)."""
-    return access.own_machine(access.hosted(), training.connection())
+    return access.own_machine(access.hosted(), client.connection())
 
 
 def keeps_in_browser() -> bool:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from streamlit import runtime
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from fer.files import SHARED_FER, runs_dir
 from fer.server import access
@@ -15,6 +13,7 @@ from fer.training import runs
 from fer.training.config import TrainConfig
 from fer.training.contributions import contributed_dir, pending, review
 from fer.vision.images import MAX_UPLOAD_MB
+from ui import client
 
 REVIEW_PAGE = 24  # crops shown for review at once
 ARCHS = ("cnn1", "cnn2", "cnn3", "vgg", "vgg-wide")  # fer.model.ARCHS, without importing torch for visitors
@@ -29,22 +28,10 @@ def has_torch() -> bool:
     return True
 
 
-def connection() -> access.Client:
-    """This session's connection: its socket's own peer (`st.context.ip_address` reports a loopback peer as None,
-    like an unknown one, and the owner rule must tell them apart) and its websocket request's headers (Host
-    among them). No session client (a closed tab; AppTest, whose runtime is a mock) leaves the peer unknown: a
-    visitor."""
-    ctx = get_script_run_ctx()
-    session = runtime.get_instance().get_client(ctx.session_id) if ctx is not None and runtime.exists() else None
-    headers = st.context.headers
-    return access.Client.of(getattr(getattr(session, "client_context", None), "remote_ip", None),
-                            [(name, value) for name in headers for value in headers.get_all(name)])
-
-
 def current_owner() -> access.Owner | None:
     """The Owner of this browser session, or None for a visitor (fer/server/access.py decides)."""
     return access.session_owner(st.session_state, access.load_config(st.secrets), access.account_id(st.user),
-                                connection())
+                                client.connection())
 
 
 def access_panel(owner: access.Owner | None) -> None:

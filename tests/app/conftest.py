@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.training
+import ui.client
 from fer import EmotionRecognizer
 from fer.files import DEFAULT_CATALOGUE
 from fer.recommend.catalogue import load_catalogue
@@ -31,7 +31,7 @@ needs_fer = pytest.mark.skipif(not FER_CSV.exists(), reason="needs ../shared/dat
 def local_owner(monkeypatch):
     """Sessions as a browser on the app's own machine opens them: an unconfigured app's owner. An AppTest session
     has no connection, and an unknown peer is a visitor, so a test that needs the owner asks for this."""
-    monkeypatch.setattr(ui.training, "connection", lambda: Client("127.0.0.1", host="localhost:8501"))
+    monkeypatch.setattr(ui.client, "connection", lambda: Client("127.0.0.1", host="localhost:8501"))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.training
+import ui.client
 from fer.files import DEFAULT_CATALOGUE
 from fer.profiles.store import Profile
 from fer.server.access import Client
@@ -90,7 +90,7 @@ def test_a_visitor_of_an_unconfigured_app_never_gets_this_machines_profile(page,
     new, sent = page
     db = tmp_path / "profile" / "profile.db"
     Profile(db).rate("tt0068646", 1, "happy")  # the machine's own person's mark
-    monkeypatch.setattr(ui.training, "connection", lambda: client)
+    monkeypatch.setattr(ui.client, "connection", lambda: client)
     at = new("").run().run()
     assert not at.exception and at.session_state["profile"].path is None
     assert any("kept in this browser's own storage" in c for c in _captions(at))
@@ -99,7 +99,7 @@ def test_a_visitor_of_an_unconfigured_app_never_gets_this_machines_profile(page,
     at.sidebar.button(key="add_up_tt0110912").click().run()
     assert Profile(db).ratings() == {"tt0068646": 1}  # the visitor's mark went to their browser, not to disk
     assert any("tt0110912" in d.get("save", "") and "tt0068646" not in d["save"] for d in sent)
-    monkeypatch.setattr(ui.training, "connection", lambda: Client("127.0.0.1", host="localhost:8501"))
+    monkeypatch.setattr(ui.client, "connection", lambda: Client("127.0.0.1", host="localhost:8501"))
     own = new("").run()  # the machine's own browser: its profile on disk, as before
     assert own.session_state["profile"].path == db and any(str(db) in c for c in _captions(own))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.training
+import ui.client
 from fer.files import DEFAULT_CATALOGUE, DEFAULT_MODEL
 from fer.recommend import catalogue as movies
 from fer.recommend.catalogue import RefreshError, load_catalogue, refresh
@@ -205,11 +205,11 @@ def test_unconfigured_only_a_browser_on_this_machine_is_the_owner(env, monkeypat
     assert _owner_controls(at) == set() and _sign_in_note(at) == hosted_note and len(hosted_note) == 1
     for client in (Client("192.0.2.7", host="192.0.2.7:8501"), Client("::ffff:127.0.0.1", True, "localhost:8501"),
                    Client("127.0.0.1", host="evil.example:8501")):
-        monkeypatch.setattr(ui.training, "connection", lambda c=client: c)
+        monkeypatch.setattr(ui.client, "connection", lambda c=client: c)
         at = _page()
         assert _owner_controls(at) == set() and _sign_in_note(at) == hosted_note
         assert "Refresh from IMDb" not in {b.label for b in _page(script=APP).sidebar.button}
-    monkeypatch.setattr(ui.training, "connection", lambda: Client("::1", host="[::1]:8501"))
+    monkeypatch.setattr(ui.client, "connection", lambda: Client("::1", host="[::1]:8501"))
     assert {"Start training", "dataset choice"} <= _owner_controls(_page())
     assert "Refresh from IMDb" in {b.label for b in _page(script=APP).sidebar.button}
 
@@ -289,9 +289,9 @@ LEAN = """
 import sys
 sys.modules["torch"] = None  # a deploy from requirements.txt: no torch at all
 from streamlit.testing.v1 import AppTest
-import ui.training
+import ui.client
 from fer.server.access import Client
-ui.training.connection = lambda: Client("127.0.0.1", host="localhost")  # a browser on this machine
+ui.client.connection = lambda: Client("127.0.0.1", host="localhost")  # a browser on this machine
 at = AppTest.from_file({page!r}, default_timeout=60).run()
 assert not at.exception, at.exception
 print("|".join(w.value for w in at.warning) or "-", "|".join(i.value for i in at.info)[:40])
