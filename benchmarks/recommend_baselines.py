@@ -14,15 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fer.recommend.arrays import Index
-from fer.recommend.neighbours import (
-    MIN_RATERS,
-    Neighbours,
-    cosine_neighbours,
-    ease_neighbours,
-    ease_weights,
-    rating_matrix,
-    with_lift,
-)
+from fer.recommend.neighbours import Neighbours, cosine_neighbours, ease_neighbours, fit_ease, rating_matrix, with_lift
 
 EASE_LAMBDA = 400.0  # chosen on tuning people (hit@50 0.808 against 0.787 at 100: benchmarks/README.md)
 LAMBDAS = (100.0, 400.0)  # what --tune tries
@@ -33,8 +25,9 @@ LIFT_K = 100  # EASE weights per film in the ranker's file here, for --tune's `l
 
 @dataclass
 class Models:
-    """What one person is scored with: the ranker's file (cosine neighbours + EASE lift, as shipped) and the
-    baselines' full item-to-item weights over the films at least MIN_RATERS people rated."""
+    """What one person is scored with: the ranker's file (cosine neighbours + EASE lift, as `build --lift-k` makes
+    it) and the baselines' full item-to-item weights over the films fit_ease keeps (at least MIN_RATERS people
+    rated each)."""
     file: Neighbours
     rows: np.ndarray  # catalogue row of each film the weights cover (-1: not in the catalogue)
     ease: dict[float, np.ndarray]  # lambda -> (films, films) EASE^R weights
@@ -47,9 +40,10 @@ def learn_models(ratings: pd.DataFrame, ix: Index, lambdas=(EASE_LAMBDA,), betas
     (the ranker's EASE weights are the baseline's, cut to the LIFT_K largest per film)."""
     counts, x = rating_matrix(ratings)
     nb = cosine_neighbours(counts, x)
-    keep = np.flatnonzero(counts.raters >= MIN_RATERS)
+    fits = {lam: fit_ease(counts, x, lam) for lam in lambdas}  # as `fer.neighbours build` fits it, same matrix
+    keep = fits[lift_lambda][0]
+    ease = {lam: b for lam, (_, b) in fits.items()}
     x = x[:, keep]
-    ease = {lam: ease_weights(x, lam) for lam in lambdas}
     deg_user, deg_film = np.maximum(x.sum(1), 1), np.maximum(x.sum(0), 1)
     walk = (x / deg_film).T @ (x / deg_user[:, None])  # film -> person -> film transition probabilities
     rp3 = {beta: walk / deg_film[None, :] ** beta for beta in betas}

@@ -48,7 +48,7 @@ from fer.recommend.variety import pick
 HISTORY = 0.7  # share of each person's ratings (earliest first) that their profile holds
 UP, DOWN = 4.0, 2.0  # MovieLens stars at or above UP: thumb up; at or below DOWN: thumb down
 MIXES = 7  # mixed readings per person
-RANKER_LAMBDA = EASE_LAMBDA  # the EASE weight of the ranker's file built here (the shipped file's is LAMBDA, 100)
+RANKER_LAMBDA = EASE_LAMBDA  # the EASE weight of the ranker's file built here (the shipped file has none)
 N = 50
 TUNE_SHARE = 1 / 3
 
@@ -285,9 +285,10 @@ def _print_tuning(per_person: list[dict[str, np.ndarray]], rankers: dict[str, Ra
     for name in baselines:
         print(f"{name:<34} {'':>28} " + " ".join(f"{v:.3f}" for v in pooled(per_person, name)).rjust(28))
     for name in rankers:
-        cold, warm = pooled(per_person, f"no profile{name}"), pooled(per_person, f"personal{name}")
-        print(f"{name:<34} " + " ".join(f"{v:.3f}" for v in cold).rjust(28) + " "
-              + " ".join(f"{v:.3f}" for v in warm).rjust(28))
+        # Scorer.score lists no profile once when every ranker's would be the same: the later ones have no scores
+        own = any(f"no profile{name}" in pp for pp in per_person)
+        cold = " ".join(f"{v:.3f}" for v in pooled(per_person, f"no profile{name}")) if own else "same as first ranker"
+        print(f"{name:<34} {cold:>28} " + " ".join(f"{v:.3f}" for v in pooled(per_person, f"personal{name}")).rjust(28))
     return 0
 
 

@@ -5,8 +5,8 @@ use, GroupLens acknowledged (data/README.md).
 
     python -m fer.neighbours build [--ratings ../shared/datasets/movielens-dev] [--out data/neighbours.npz] [--k 50]
 
-The same `learn` builds the shipped file and, in benchmarks/recommend_offline.py, the model of each held-out
-person from other people's earlier ratings only.
+`learn` builds the shipped file; benchmarks/recommend_baselines.py builds, from the same pieces (rating_matrix,
+cosine_neighbours, fit_ease), the model of each held-out person from other people's earlier ratings only.
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ DEFAULT_RATINGS = ROOT.parent / "shared" / "datasets" / "movielens-dev"
 LIKE = 4.0  # a MovieLens rating (0.5-5 stars) at or above this is a like
 K = 50  # neighbours kept per film
 SHRINK = 10.0  # cosine's denominator + SHRINK: a pair few people rated together counts for less
-LAMBDA = 100.0  # EASE^R's one weight (L2 on the item-to-item weights)
+LAMBDA = 100.0  # EASE^R's L2 weight in files built with `--lift-k N`. The shipped file holds no EASE weights (LIFT_K
+# 0; its meta has no lam), so no λ shaped it and none is read back. The benchmark's EASE^R (its baseline and the lift
+# of the files it builds) uses recommend_baselines.EASE_LAMBDA, 400, chosen on tuning people: baseline hit@50 0.808
+# against 0.787 at 100 (`python -m benchmarks.recommend_offline --tune --people 40`, benchmarks/README.md). As the
+# ranker's lift (neighbours 2 + weights 1) neither won both figures (hit / NDCG@50 0.833 / 0.234 at 400, 0.829 /
+# 0.237 at 100), so 100 stays.
 MIN_RATERS = 5  # EASE learns about films at least this many people rated
 LIFT_K = 0  # EASE weights kept per film in the shipped file: none, as they added nothing measurable on tuning people
 # (benchmarks/README.md, "Does the list predict what people like?"); `--lift-k 100` ships them (1.5 MB)
@@ -89,17 +94,27 @@ def read_movielens(folder: str | Path = DEFAULT_RATINGS) -> pd.DataFrame:
     return out.rename(columns={"userId": "user", "timestamp": "time"})[["user", "tconst", "rating", "time"]]
 
 
-def learn(ratings: pd.DataFrame, films: set[str] | None = None, k: int = K) -> Neighbours:
+def learn(ratings: pd.DataFrame, films: set[str] | None = None, k: int = K, lift_k: int = LIFT_K,
+          lam: float = LAMBDA, min_raters: int = MIN_RATERS) -> Neighbours:
     """Like counts and the k nearest films of each film from (user, tconst, rating) rows; `films` limits the
-    films learnt about (the catalogue's: the list can show no other).
+    films learnt about (the catalogue's: the list can show no other). With lift_k, per film also the lift_k films
+    it lifts most by EASE^R weights (positive ones only) over the films at least `min_raters` people rated (fewer
+    raters teach too little, and the inverse costs the cube of the films kept). What the shipped file holds.
 
     Similarity: cosine between two films' sets of raters, shrunk by SHRINK (item-kNN on implicit feedback).
     """
-    return cosine_neighbours(*rating_matrix(ratings, films), k)
+    counts, x = rating_matrix(ratings, films)  # once, for both halves
+    nb = cosine_neighbours(counts, x, k)
+    if not lift_k:
+        return nb
+    keep, b = fit_ease(counts, x, lam, min_raters)
+    lifted = with_lift(nb, ease_neighbours(counts, keep, b, lift_k))
+    lifted.meta.update(method="ease", lam=lam, min_raters=min_raters)  # with_lift's own dict: counts' is untouched
+    return lifted
 
 
 def cosine_neighbours(counts: Neighbours, x: np.ndarray, k: int = K) -> Neighbours:
-    """`learn`'s second half: counts with each film's k nearest films by cosine over x's columns (rating_matrix)."""
+    """Counts with each film's k nearest films by cosine over x's columns (rating_matrix)."""
     raters = counts.raters.astype(np.float32)
     co = x.T @ x  # (films, films) people who rated both
     sim = co / (np.sqrt(np.outer(raters, raters)) + SHRINK)
@@ -110,7 +125,7 @@ def cosine_neighbours(counts: Neighbours, x: np.ndarray, k: int = K) -> Neighbou
 
 def rating_matrix(ratings: pd.DataFrame, films: set[str] | None = None) -> tuple[Neighbours, np.ndarray]:
     """Per film (sorted ids) its raters and likes, as neighbours without neighbours, and the (people, films) 0/1
-    matrix of who rated what (the one build of it: `learn`, `fit_ease` and the offline baselines start here)."""
+    matrix of who rated what (its one build: `cosine_neighbours` and `fit_ease` take what it returns)."""
     if films is not None:
         ratings = ratings[ratings["tconst"].isin(films)]
     codes, tconst = pd.factorize(ratings["tconst"], sort=True)
@@ -142,7 +157,8 @@ def _top(weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 def ease_weights(x: np.ndarray, lam: float = LAMBDA) -> np.ndarray:
     """EASE^R's item-to-item weights (Steck, "Embarrassingly Shallow Autoencoders", WWW 2019) from a
     (people, films) 0/1 matrix: B = I - P / diag(P), P = (X^T X + lam I)^-1, so B's diagonal is 0.
-    B[i, j] is how much having seen film i predicts film j, every other seen film accounted for."""
+    B[i, j] is how much having seen film i predicts film j, every other seen film accounted for (no film or one:
+    an empty or zero B, numpy's inverse takes both)."""
     gram = (x.T @ x).astype(np.float64)
     gram[np.diag_indices_from(gram)] += lam
     p = np.linalg.inv(gram)
@@ -151,31 +167,17 @@ def ease_weights(x: np.ndarray, lam: float = LAMBDA) -> np.ndarray:
     return b
 
 
-def learn_both(ratings: pd.DataFrame, films: set[str] | None = None, k: int = K, lift_k: int = LIFT_K,
-               lam: float = LAMBDA, min_raters: int = MIN_RATERS) -> Neighbours:
-    """`learn`'s like counts and cosine neighbours, with per film the lift_k films it lifts most by EASE^R weights
-    (positive ones only) over the films at least `min_raters` people rated (fewer raters teach too little, and
-    the inverse costs the cube of the films kept): what the shipped file holds."""
-    nb = learn(ratings, films, k)
-    if not lift_k:
-        return nb
-    counts, keep, b = fit_ease(ratings, films, lam, min_raters)
-    return with_lift(nb, ease_neighbours(counts, keep, b, lift_k))
-
-
 def with_lift(nb: Neighbours, ease: Neighbours) -> Neighbours:
     """nb with ease's neighbours as its EASE^R lift (both learnt from the same ratings)."""
     return Neighbours(nb.tconst, nb.likes, nb.raters, nb.nbr, nb.sim, {**nb.meta, **ease.meta}, ease.nbr, ease.sim)
 
 
-def fit_ease(ratings: pd.DataFrame, films: set[str] | None = None, lam: float = LAMBDA,
-             min_raters: int = MIN_RATERS) -> tuple[Neighbours, np.ndarray, np.ndarray]:
-    """The counts of every film, the films kept (indices into counts.tconst) and their full EASE^R weights."""
-    counts, x = rating_matrix(ratings, films)
+def fit_ease(counts: Neighbours, x: np.ndarray, lam: float = LAMBDA,
+             min_raters: int = MIN_RATERS) -> tuple[np.ndarray, np.ndarray]:
+    """From rating_matrix's (counts, x): the films EASE^R learns about (indices into counts.tconst; those at least
+    min_raters people rated) and their full weights (ease_weights: none or one film kept gives zeros)."""
     keep = np.flatnonzero(counts.raters >= min_raters)
-    b = ease_weights(x[:, keep], lam) if len(keep) > 1 else np.zeros((len(keep), len(keep)))
-    counts.meta.update(method="ease", lam=lam, min_raters=min_raters)
-    return counts, keep, b
+    return keep, ease_weights(x[:, keep], lam)
 
 
 def ease_neighbours(counts: Neighbours, keep: np.ndarray, b: np.ndarray, k: int = K) -> Neighbours:
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         movies, _ = load_catalogue(a.catalogue) if a.catalogue else load_catalogue()
         ratings = read_movielens(a.ratings)
-        nb = learn_both(ratings, set(movies["tconst"]), a.k, a.lift_k, a.lam)
+        nb = learn(ratings, set(movies["tconst"]), a.k, a.lift_k, a.lam)
         source = Path(a.ratings)
         note = source / "SOURCE.txt"
         nb.meta.update(built=datetime.now(UTC).isoformat(timespec="seconds"), k=a.k, lift_k=a.lift_k, like=LIKE,

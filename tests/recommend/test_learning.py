@@ -58,16 +58,44 @@ def test_films_rated_by_the_same_people_are_neighbours_and_likes_are_counted():
 
 
 def test_ease_weights_lift_what_the_same_people_also_saw_with_every_other_film_accounted_for():
-    from fer.recommend.neighbours import ease_weights, learn_both
+    from fer.recommend.neighbours import ease_weights
 
     # Films 0 and 1 are always seen together; film 2 by everyone (popular, says nothing); film 3 with 0 rarely.
     x = np.array([[1, 1, 1, 0]] * 8 + [[0, 0, 1, 1]] * 8 + [[1, 0, 1, 1]], dtype=np.float32)
     b = ease_weights(x, lam=1.0)
     assert np.allclose(np.diag(b), 0) and b[0, 1] > 0.3 and b[0, 1] > b[0, 2] and b[0, 1] > b[0, 3]
+    assert ease_weights(x[:, :0]).shape == (0, 0) and (ease_weights(x[:, :1]) == 0).all()  # no film or one: nothing
     rows = [(u, f"tt{j:07d}", 4.0) for u, seen in enumerate(x) for j in np.flatnonzero(seen)]
-    nb = learn_both(_ratings(rows), lift_k=2, lam=1.0, min_raters=1)
+    nb = learn(_ratings(rows), lift_k=2, lam=1.0, min_raters=1)
     assert nb.lift_nbr.shape == (4, 2) and nb.tconst[nb.lift_nbr[0, 0]] == "tt0000001" and nb.lift_sim[0, 0] > 0
     assert nb.nbr.shape[0] == 4 and nb.meta["method"] == "ease" and nb.meta["min_raters"] == 1
+
+
+def test_the_rating_matrix_is_built_once_and_ease_is_fitted_by_its_one_owner(monkeypatch, movies):
+    """With EASE weights (then learn_both) the (people, films) matrix was built twice; the benchmark's baselines
+    fitted EASE^R with a copy of fit_ease's steps."""
+    from benchmarks import recommend_baselines as baselines
+    from fer.recommend import neighbours
+    from fer.recommend.arrays import index
+
+    calls = []
+
+    def counted(name, fn):
+        def call(*args, **kwargs):
+            calls.append(name)
+            return fn(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(neighbours, "rating_matrix", counted("matrix", neighbours.rating_matrix))
+    ratings = _ratings([(u % 5, f"tt{u % 7:07d}", 1.0 + u % 5) for u in range(60)])
+    nb = neighbours.learn(ratings, lift_k=3, min_raters=1)
+    assert calls == ["matrix"] and nb.meta["lam"] == neighbours.LAMBDA and (nb.lift_nbr[:, 0] >= 0).all()
+    assert (neighbours.learn(ratings, lift_k=3, min_raters=99).lift_nbr == -1).all()  # no film kept: no lift
+    calls.clear()
+    monkeypatch.setattr(baselines, "rating_matrix", neighbours.rating_matrix)  # the counted one
+    monkeypatch.setattr(baselines, "fit_ease", counted("fit_ease", neighbours.fit_ease))
+    models = baselines.learn_models(ratings, index(movies), (100.0, 400.0), lift_lambda=400.0)
+    assert calls == ["matrix", "fit_ease", "fit_ease"] and models.ease[400.0].shape == (7, 7)
 
 
 def test_few_shared_raters_count_for_less_than_many():
@@ -77,9 +105,7 @@ def test_few_shared_raters_count_for_less_than_many():
 
 
 def test_the_neighbours_file_round_trips_and_a_bad_one_is_one_sentence(tmp_path):
-    from fer.recommend.neighbours import learn_both
-
-    nb = learn_both(_ratings([(u % 5, f"tt{u % 7:07d}", 1.0 + u % 5) for u in range(60)]), lift_k=3, min_raters=1)
+    nb = learn(_ratings([(u % 5, f"tt{u % 7:07d}", 1.0 + u % 5) for u in range(60)]), lift_k=3, min_raters=1)
     save(nb, tmp_path / "n.npz")
     back = load(tmp_path / "n.npz")
     assert (back.tconst == nb.tconst).all() and (back.nbr == nb.nbr).all() and (back.likes == nb.likes).all()
@@ -303,3 +329,14 @@ def test_hit_recall_and_ndcg():
     assert offline.metrics(["a"], {"z"}) == (0.0, 0.0, 0.0)
     tune, report = offline.split_people([offline.Person(u, 0, 2000, [], [], [], set()) for u in range(30)])
     assert len(tune) == 10 and not {p.user for p in tune} & {p.user for p in report}
+
+
+def test_tuning_says_same_for_a_no_profile_list_shared_with_the_first_ranker_not_zero(capsys):
+    """Scorer.score lists no profile once when no ranker's weights change it; _print_tuning printed 0.000 for the
+    others."""
+    one = np.array([[1.0, 0.5, 0.25]])
+    per_person = [{"no profile[a]": one, "personal[a]": one, "personal[b]": one / 2}]
+    offline._print_tuning(per_person, {"[a]": offline.RANKER, "[b]": offline.RANKER})
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["[a]"].split()[1:] == ["1.000", "0.500", "0.250", "1.000", "0.500", "0.250"]
+    assert "same as first ranker" in rows["[b]"] and rows["[b]"].split()[-3:] == ["0.500", "0.250", "0.125"]
