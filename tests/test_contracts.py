@@ -1,5 +1,5 @@
-"""Structure the rest relies on: every fer module imports on its own (no import loop), the one private
-attribute of streamlit-webrtc the app touches still exists, and the repository's model files stay small."""
+"""Structure the rest relies on: every fer module imports on its own (no import loop), the private parts of
+streamlit-webrtc and Streamlit the app touches still exist, and the repository's model files stay small."""
 
 import ast
 import inspect
@@ -86,6 +86,45 @@ def test_streamlit_webrtc_still_has_the_attribute_keep_stream_alive_clears():
     assert hasattr(ctx, WEBRTC_RENDERED_RUN_COUNT), f"{where} is gone; ui.inputs.keep_stream_alive no longer works"
     assert f"context.{WEBRTC_RENDERED_RUN_COUNT} is not None" in inspect.getsource(component), \
         f"{where} no longer drives the orphan check; re-check ui.inputs.keep_stream_alive"
+
+
+def test_streamlit_still_gives_a_session_its_sockets_peer_where_ui_client_reads_it(monkeypatch):
+    """ui.client.connection reads the peer through Streamlit's private path, the one st.context reads headers
+    through (streamlit.runtime.context._get_client_context): Runtime.get_client(session_id).client_context.remote_ip.
+    Renamed, it reads None: every peer unknown, so the owner of a local app silently becomes a visitor. Here a
+    session client as Streamlit's server makes one per websocket (a peer, a Host header) goes through it."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import streamlit.runtime.context
+    from starlette.websockets import WebSocket
+    from streamlit import runtime
+    from streamlit.runtime import Runtime
+    from streamlit.web.server.starlette.starlette_websocket import StarletteSessionClient
+
+    import ui.client
+
+    where = f"streamlit {version('streamlit')}: Runtime.get_client(session_id).client_context.remote_ip"
+    assert "session_id" in inspect.signature(Runtime.get_client).parameters, \
+        f"{where}: Runtime.get_client is gone; ui.client.connection no longer finds the session's peer"
+
+    async def server_side():
+        scope = {"type": "websocket", "path": "/_stcore/stream", "client": ("203.0.113.7", 50000),
+                 "headers": [(b"host", b"films.example:8501")]}
+        session = StarletteSessionClient(WebSocket(scope, receive=None, send=None))  # its sender needs a loop
+        ctx = SimpleNamespace(session_id="s")
+        monkeypatch.setattr(runtime, "exists", lambda: True)
+        monkeypatch.setattr(runtime, "get_instance", lambda: SimpleNamespace(get_client={"s": session}.get))
+        monkeypatch.setattr(ui.client, "get_script_run_ctx", lambda: ctx)
+        monkeypatch.setattr(streamlit.runtime.context, "get_script_run_ctx", lambda: ctx)  # st.context's headers
+        try:
+            return ui.client.connection()
+        finally:
+            await session.aclose()
+
+    client = asyncio.run(server_side())
+    assert client.address == "203.0.113.7", f"{where} is gone; ui.client.connection sees every peer as unknown"
+    assert client.host == "films.example:8501", f"{where}: st.context.headers no longer reads the same session"
 
 
 def test_the_repositorys_model_files_stay_within_40_mb():

@@ -9,7 +9,7 @@ import streamlit as st
 
 from fer.emotions import EMOTIONS
 from fer.profiles.store import Profile, ProfileError, apply_marks
-from fer.recommend.person import RUNTIME, as_arguments, best_rating, filter_start, years
+from fer.recommend.person import FILTER_KEYS, RUNTIME, as_arguments, best_rating, filter_start, years
 from fer.recommend.ranker import recommend, steady
 from fer.vision.mood import Reading
 from ui.answers import not_sure
@@ -88,9 +88,6 @@ def steady_list(ranked: Callable[[], pd.DataFrame], reading: Reading, filters: d
     return top
 
 
-FILTER_KEYS = ("mix", "hide_seen", "years", "min_rating", "runtime", "learnt_genres")
-
-
 def list_filters(movies: pd.DataFrame) -> dict:
     """Mood mix, learnt genres, hide seen, years, minimum rating, runtime; starting from what this person chose
     last time. A range left at its full extent is no filter (films with an unknown year or runtime stay)."""
@@ -107,7 +104,7 @@ def list_filters(movies: pd.DataFrame) -> dict:
         st.slider("Minimum IMDb rating", 0.0, best_rating(movies), start["min_rating"], 0.5, format="%.1f",
                   key=wkey("min_rating"), on_change=_save_filters)
         st.slider("Runtime (minutes)", *RUNTIME, start["runtime"], 10, key=wkey("runtime"), on_change=_save_filters)
-    return as_arguments({name: st.session_state[wkey(name)] for name in start}, movies)
+    return as_arguments({name: st.session_state[wkey(name)] for name in FILTER_KEYS}, movies)
 
 
 def _save_filters() -> None:

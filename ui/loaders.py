@@ -95,11 +95,9 @@ def posters() -> Posters | None:
 def session_recognizer(shared: EmotionRecognizer) -> EmotionRecognizer:
     """The shared recogniser adapted to this person: their resting face and what their "not sure" answers taught
     (kept per session: the shared one is never changed, other viewers are not affected). A model without a
-    neutral reference cannot use a resting face (one from another deploy's profile, say): the profile keeps it."""
-    resting = st.session_state.get("resting")
-    if resting is not None and not shared.can_calibrate:
-        st.info("This model has no neutral reference, so your resting face is kept but not used.")
-        resting = None
+    neutral reference cannot use a resting face (one from another deploy's profile, say): the profile keeps it, and
+    the resting-face panel says so (ui.panels.resting_panel)."""
+    resting = st.session_state.get("resting") if shared.can_calibrate else None
     person = (resting, st.session_state.get("taught"))
     cached = st.session_state.get("session_recognizer")
     if cached is None or cached[0] is not shared or cached[1] != person:

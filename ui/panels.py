@@ -93,9 +93,10 @@ def resting_panel(mode: str, live: LiveMood | None, rec: EmotionRecognizer) -> N
     with st.expander("My resting face"):
         resting = st.session_state.get("resting")
         usable = rec.can_calibrate  # see ui.loaders.session_recognizer
-        if not usable:
-            st.caption("This model has no neutral reference, so it cannot be calibrated to a resting face"
-                       + (" (yours is kept in your profile)." if resting else "."))
+        if not usable:  # said here only: where the person looks for their calibration, as when it works
+            st.caption("This model has no neutral reference, so "
+                       + ("your resting face is kept in your profile but not used." if resting
+                          else "it cannot be calibrated to a resting face."))
         else:
             st.caption("Calibrated: readings are corrected for your resting face (7 numbers, kept in your profile)."
                        if resting else "A calm face that naturally looks stern can read as sad or angry. Calibrate: "

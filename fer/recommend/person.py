@@ -19,6 +19,8 @@ from fer.recommend.ranker import recommend
 
 SQLITE = b"SQLite format 3\x00"
 RUNTIME = (40, 240)  # the page's runtime slider: its full extent is no filter
+# A person's filters: the keys of `filter_start`, of the page's filter controls and of the "filters" setting saved.
+FILTER_KEYS = ("mix", "learnt_genres", "hide_seen", "years", "min_rating", "runtime")
 
 
 def read_profile(spec: str) -> Profile:
@@ -94,7 +96,7 @@ def years(movies: pd.DataFrame) -> tuple[int, int]:
 def filter_start(saved: dict | None, movies: pd.DataFrame) -> dict:
     """The filters a person starts from, as the page's controls show them: what they saved, clamped to each
     control's extent (the catalogue's years, 40-240 minutes, a minimum rating up to the best film's); the full
-    extent, or the default, where nothing usable was saved."""
+    extent, or the default, where nothing usable was saved. Its keys are FILTER_KEYS."""
     saved = saved if isinstance(saved, dict) else {}
     rating = saved.get("min_rating")
     rating = float(rating) if isinstance(rating, int | float) and not isinstance(rating, bool) else 0.0
