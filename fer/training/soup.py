@@ -30,6 +30,9 @@ CALIBRATION = ("temperature", "uncertain_below", "neutral_reference")  # fitted 
 def average(paths: list[str], weights: list[float] | None = None) -> tuple[torch.nn.Module, dict]:
     """(the first net holding the (weighted) mean of every member's weights, its metadata); members must share arch
     and input; `weights` (one per member, summing to 1) default to equal."""
+    w = torch.tensor(weights if weights is not None else [1 / len(paths)] * len(paths))
+    if len(w) != len(paths) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-6:
+        raise ValueError(f"{len(w)} weights for {len(paths)} nets: give one per net, none negative, summing to 1.")
     model, meta = load_checkpoint(paths[0])
     states = [model.state_dict()]
     for path in paths[1:]:
@@ -39,9 +42,6 @@ def average(paths: list[str], weights: list[float] | None = None) -> tuple[torch
                              f"{meta['arch']} at {meta['input_size']}: only one net's checkpoints can be averaged.")
         states.append(other.state_dict())
     # BatchNorm's counters are integers and its running statistics are measured again, so only floats are averaged.
-    w = torch.tensor(weights if weights is not None else [1 / len(states)] * len(states))
-    if len(w) != len(states) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-6:
-        raise ValueError(f"{len(w)} weights for {len(states)} nets: give one per net, none negative, summing to 1.")
     mean = {k: torch.einsum("n,n...->...", w.to(v.dtype), torch.stack([s[k] for s in states]))
             if v.is_floating_point() else v for k, v in states[0].items()}
     model.load_state_dict(mean)

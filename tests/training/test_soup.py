@@ -61,6 +61,10 @@ def test_weighted_average_of_a_fine_tune_and_its_start(tiny_csv, tmp_path, capsy
         assert soup.main([str(a), str(b), "--data", str(tiny_csv), "--out", str(tmp_path / "x.pt"),
                           "--weights", bad]) == 2
         assert "give one per net, none negative, summing to 1" in capsys.readouterr().err
+    # Checked before any net is read: a long load is not wasted on weights that cannot be used.
+    assert soup.main([str(tmp_path / "not-read.pt"), str(b), "--data", str(tiny_csv), "--out", str(tmp_path / "x.pt"),
+                      "--weights", "0.7,0.7"]) == 2
+    assert "summing to 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         soup.main([str(a), str(b), "--data", str(tiny_csv), "--out", str(tmp_path / "x.pt"), "--weights", "a,b"])
     assert not (tmp_path / "x.pt").exists()
