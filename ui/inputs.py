@@ -25,7 +25,7 @@ from fer.vision.detect import HaarDetector, YuNetDetector
 from fer.vision.draw import draw_faces
 from fer.vision.images import load_image
 from fer.vision.live import WEBRTC_RENDERED_RUN_COUNT, LiveMood
-from fer.vision.mood import Reading, as_vector, corrected, read_mood
+from fer.vision.mood import Reading, as_vector, read_mood
 from fer.vision.recognizer import EmotionRecognizer, Face
 from ui.browser import browser_sync
 from ui.film_list import recommendations
@@ -113,7 +113,7 @@ def still_image(data: bytes, rec: EmotionRecognizer) -> tuple[Reading | None, st
 
 def shown_photo(image: np.ndarray, photo: Photo, rec: EmotionRecognizer) -> Reading | None:
     """The photo drawn with its faces (and "Show why"), their charts, and the mood they read as (None: no face)."""
-    faces = corrected(rec, photo.faces)
+    faces = rec.corrected(photo.faces)
     numbered = len(faces) > 1  # a group's boxes carry the numbers of the charts' "Face 1", "Face 2"…
     if photo.note:
         st.info(photo.note)

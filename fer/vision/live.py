@@ -16,7 +16,7 @@ import numpy as np
 from fer.emotions import EMOTIONS
 from fer.vision.detect import Found, StreamTracker, iou
 from fer.vision.draw import draw_faces
-from fer.vision.mood import Reading, corrected
+from fer.vision.mood import Reading
 from fer.vision.recognizer import EmotionRecognizer, Face
 from fer.vision.smoothing import StreamMood
 
@@ -68,7 +68,7 @@ class LiveMood:
         carried = _carry(self._faces, found)
         if t0 >= self._next_classify or carried is None:
             raw = rec.classify_boxes(gray, found, corrected=False)  # one classification: calibration and reading
-            faces = corrected(rec, raw)
+            faces = rec.corrected(raw)
             if raw and t0 < self._resting_until:
                 with self._lock:
                     self._resting.append([raw[0].probs[e] for e in EMOTIONS])

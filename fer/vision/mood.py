@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from fer.emotions import EMOTIONS
-from fer.vision.recognizer import EmotionRecognizer, Face, faces_from_probs
 
 
 @dataclass(frozen=True)
@@ -52,13 +51,6 @@ def read_mood(faces: Sequence[np.ndarray | Mapping[str, float]], group: bool = F
     i = int(np.argmax(p))
     return Reading(EMOTIONS[i], float(p[i]), dict(zip(EMOTIONS, map(float, p))), source,
                    not_sure_below is not None and float(p[i]) < not_sure_below)
-
-
-def corrected(rec: EmotionRecognizer, raw: list[Face]) -> list[Face]:
-    """Faces as `rec` reads them for its person (resting face, answers), from the model's own readings of them
-    (`classify_boxes(..., corrected=False)`): one classification serves both, e.g. a calibration that records the
-    model's reading while the person sees theirs, or a photo read once and shown to a person who calibrates on it."""
-    return faces_from_probs(raw, rec.correct(np.array([as_vector(f.probs) for f in raw]))) if raw else []
 
 
 def answered(reading: Reading, emotion: str) -> Reading:

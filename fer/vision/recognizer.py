@@ -121,6 +121,14 @@ class EmotionRecognizer:
         """Apply this person's correction (resting face, answers) to (N, 7) probabilities (unchanged when none)."""
         return _shifted(probs, self._shift)
 
+    def corrected(self, raw: list[Face]) -> list[Face]:
+        """Faces as this recogniser reads them for its person, from the model's own readings of them
+        (`classify_boxes(..., corrected=False)`): one classification serves both, e.g. a calibration that records
+        the model's reading while the person sees theirs, or a photo read once and shown to a person who calibrates
+        on it."""
+        return faces_from_probs(raw, self.correct(np.array([[f.probs[e] for e in EMOTIONS] for f in raw]))) \
+            if raw else []
+
     def uncorrect(self, probs: np.ndarray) -> np.ndarray:
         """The readings `correct` turned into `probs`: what an answer keeps, so a later resting face or answer
         refits the correction from the model's own readings."""
