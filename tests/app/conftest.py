@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -48,12 +49,19 @@ def app(tmp_path, monkeypatch, local_owner):
     return at.run()
 
 
+@functools.cache
+def public_test_faces() -> np.ndarray:
+    """FER2013's PublicTest images, read once per test run: parsing the 300 MB CSV takes 10-15 s on a busy
+    machine, and the face fixtures of several modules need it."""
+    return load_dataset(FER_CSV).split("PublicTest")[0]
+
+
+@functools.cache  # the search runs the model on up to 200 frames; several modules ask for the same face
 def _face_png(sure: bool):
     """An upscaled FER2013 PublicTest face in a 640x480 frame that the pipeline finds and reads with confidence
     (sure) or below the model's "not sure" threshold; (png bytes, Face)."""
     rec = EmotionRecognizer.load()
-    x, _ = load_dataset(FER_CSV).split("PublicTest")
-    for i, face in enumerate(x[:200]):
+    for i, face in enumerate(public_test_faces()[:200]):
         frame, box = face_frame(face, side=200, seed=i)
         faces = rec.predict(frame)
         if len(faces) == 1 and iou(faces[0].box, box) > 0.5 and (faces[0].confidence >= 0.8) == sure \
@@ -135,10 +143,16 @@ def write_y4m(path: Path, frame_bgr: np.ndarray, frames: int = 30) -> None:
             f.write(b"FRAME\n" + yuv)
 
 
-@pytest.fixture(scope="module")
-def face_video(tmp_path_factory):
-    """(y4m path, expected emotion): the first PublicTest face the pipeline reads with >= 80 % confidence."""
-    frame, face = confident_face(EmotionRecognizer.load(), load_dataset(FER_CSV).split("PublicTest")[0], side=220)
+@pytest.fixture(scope="session")
+def confident_frame():
+    """(frame, Face): the first PublicTest face the pipeline reads with >= 80 % confidence, in a 640x480 frame."""
+    return confident_face(EmotionRecognizer.load(), public_test_faces(), side=220)
+
+
+@pytest.fixture(scope="session")
+def face_video(tmp_path_factory, confident_frame):
+    """(y4m path, expected emotion): the confident frame as a fake webcam's video."""
+    frame, face = confident_frame
     path = tmp_path_factory.mktemp("video") / "face.y4m"
     write_y4m(path, frame)
     return path, face.emotion
@@ -172,9 +186,10 @@ def public_server(tmp_path_factory):
     yield from _serve(tmp, FER_PUBLIC="1", FER_RUNS=str(tmp / "runs"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browsers(face_video):
-    """Two separate Chromium processes, each with its own fake webcam playing the face: two viewers."""
+    """Two separate Chromium processes, each with its own fake webcam playing the face: two viewers. One pair for
+    the whole run (each test opens its own context or page); a pair per module cost two launches each."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -189,7 +204,7 @@ def browsers(face_video):
             b.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(browsers):
     return browsers[0]
 

@@ -29,40 +29,55 @@ def _lan_address() -> str | None:
 
 
 def _url(url: str, where: str) -> str:
-    """The server's loopback URL as opened from `where`: "loopback", "lan" or "rebound"."""
+    """The server's loopback URL as opened from `where`: "lan" or "rebound"."""
     if where == "lan":
         if not (address := _lan_address()):
             pytest.skip("this machine has no network address")
         return url.replace("127.0.0.1", address)
-    return url.replace("127.0.0.1", REBOUND) if where == "rebound" else url
+    return url.replace("127.0.0.1", REBOUND)
 
 
-@pytest.mark.parametrize("where,headers,owner", [
-    ("loopback", {}, True),
-    ("lan", {}, False),
-    ("loopback", {"Forwarded": "for=203.0.113.9"}, False),  # a peer uvicorn keeps: only the header tells
-    ("rebound", {}, False),  # a loopback peer with no forwarding header: only the Host tells
-])
-def test_only_a_browser_on_this_machine_owns_an_unconfigured_app(server, browser, where, headers, owner):
+def _drawn(page, url: str):
+    """The page at `url` once its runs are over (a button it draws is there); its sidebar."""
     from playwright.sync_api import expect
 
-    url = _url(server[0], where)
+    page.goto(url)
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar).to_contain_text("Catalogue:", timeout=WAIT)
+    _settled(page)
+    return sidebar
+
+
+def _refresh(sidebar):
+    """The owner's "Refresh from IMDb" button, as a locator (a visitor's page has none)."""
+    return sidebar.get_by_role("button", name="Refresh from IMDb")
+
+
+@pytest.mark.parametrize("headers,owner", [
+    ({}, True),
+    ({"Forwarded": "for=203.0.113.9"}, False),  # a peer uvicorn keeps: only the header tells
+])
+def test_only_a_browser_on_this_machine_owns_an_unconfigured_app(server, browser, headers, owner):
+    """From loopback. The network ("lan") and a loopback peer under a rebound name are no owners either: the next
+    test checks that on the page it opens as each of them."""
+    from playwright.sync_api import expect
+
     context = browser.new_context(extra_http_headers=headers)
     try:
-        page = context.new_page()
-        page.goto(url)
-        sidebar = page.get_by_test_id("stSidebar")
-        expect(sidebar).to_contain_text("Catalogue:", timeout=WAIT)
-        _settled(page)  # the page's runs are over: a button it draws is there
-        expect(sidebar.get_by_role("button", name="Refresh from IMDb")).to_have_count(1 if owner else 0)
+        expect(_refresh(_drawn(context.new_page(), server[0]))).to_have_count(1 if owner else 0)
     finally:
         context.close()
 
 
-@pytest.mark.parametrize("where", ["lan", "rebound"])
-def test_a_visitor_of_an_unconfigured_app_keeps_their_profile_in_their_browser(server, browser, where):
-    """Seen on a real server: from the LAN the page said "Your profile is kept on this computer (/…/profile.db)"
-    and let the visitor read, download, import over or delete the machine's own marks."""
+@pytest.mark.parametrize("where", [
+    "lan",
+    "rebound",  # a loopback peer with no forwarding header: only the Host tells
+])
+def test_a_visitor_of_an_unconfigured_app_is_no_owner_and_keeps_their_profile_in_their_browser(server, browser,
+                                                                                               where):
+    """Not the owner: no owner's control. Seen on a real server: from the LAN the page said "Your profile is kept
+    on this computer (/…/profile.db)" and let the visitor read, download, import over or delete the machine's own
+    marks."""
     from playwright.sync_api import expect
 
     url, log, db = server
@@ -72,8 +87,8 @@ def test_a_visitor_of_an_unconfigured_app_keeps_their_profile_in_their_browser(s
     context = browser.new_context(viewport={"width": 1400, "height": 1600})
     try:
         page = context.new_page()
-        page.goto(url)
-        sidebar = page.get_by_test_id("stSidebar")
+        sidebar = _drawn(page, url)
+        expect(_refresh(sidebar), f"a browser from {where} owns the app").to_have_count(0)
         sidebar.get_by_text("My data", exact=True).click()
         expect(sidebar).to_contain_text("kept in this browser's own storage", timeout=WAIT)
         sidebar.get_by_text("My marks", exact=True).click()
