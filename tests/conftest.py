@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -22,6 +24,13 @@ IMDB_DIR = SHARED / "imdb"
 def own_profile_dir(tmp_path_factory, monkeypatch):
     """No test reads or writes the real user's profile (~/.local/share/mood-to-movie)."""
     monkeypatch.setenv("FER_PROFILE_DIR", str(tmp_path_factory.mktemp("profile")))
+
+
+def run_async(coroutine):
+    """asyncio.run(coroutine) in a thread of its own. NOTE: the browser tests' Playwright (sync API, one browser
+    for the whole run) keeps an event loop running in the main thread, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def free_port() -> int:

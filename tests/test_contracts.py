@@ -13,7 +13,7 @@ import pytest
 
 from fer.vision.images import MAX_UPLOAD_MB
 from fer.vision.live import WEBRTC_RENDERED_RUN_COUNT
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_async
 
 MODULES = sorted(".".join(p.relative_to(ROOT / "fer").with_suffix("").parts).removesuffix(".__init__")
                  for p in (ROOT / "fer").rglob("*.py") if p != ROOT / "fer" / "__init__.py")
@@ -93,7 +93,6 @@ def test_streamlit_still_gives_a_session_its_sockets_peer_where_ui_client_reads_
     through (streamlit.runtime.context._get_client_context): Runtime.get_client(session_id).client_context.remote_ip.
     Renamed, it reads None: every peer unknown, so the owner of a local app silently becomes a visitor. Here a
     session client as Streamlit's server makes one per websocket (a peer, a Host header) goes through it."""
-    import asyncio
     from types import SimpleNamespace
 
     import streamlit.runtime.context
@@ -122,7 +121,7 @@ def test_streamlit_still_gives_a_session_its_sockets_peer_where_ui_client_reads_
         finally:
             await session.aclose()
 
-    client = asyncio.run(server_side())
+    client = run_async(server_side())
     assert client.address == "203.0.113.7", f"{where} is gone; ui.client.connection sees every peer as unknown"
     assert client.host == "films.example:8501", f"{where}: st.context.headers no longer reads the same session"
 

@@ -10,7 +10,7 @@ import requests
 
 from benchmarks.upload_memory import body_file, open_session, put, store_now
 from fer.server.uploads import SESSION_FILES
-from tests.conftest import free_port
+from tests.conftest import free_port, run_async
 from tests.launch import start_app
 
 
@@ -33,7 +33,7 @@ def test_a_fresh_server_bounds_uploads_before_any_page_runs(tmp_path):
     port = free_port()
     server = start_app(port, tmp_path / "streamlit.log", FER_PUBLIC="1", FER_RUNS=str(tmp_path / "runs"))
     try:
-        held, after = asyncio.run(_upload_then_close(f"http://127.0.0.1:{port}", body_file(tmp_path, 1)))
+        held, after = run_async(_upload_then_close(f"http://127.0.0.1:{port}", body_file(tmp_path, 1)))
     finally:
         server.terminate()
         server.wait(10)
