@@ -50,17 +50,17 @@ def access_panel(owner: access.Owner | None) -> None:
                    "too; see .streamlit/DEPLOY.md).")
         return
     if config.owner_password:
-        gate, client = access.GATE, st.context.ip_address  # NOTE: one gate for every session on this server
+        gate, address = access.GATE, st.context.ip_address  # NOTE: one gate for every session on this server
         with st.form("owner_login", clear_on_submit=True):
             attempt = st.text_input("Owner password", type="password")
             if st.form_submit_button("Sign in as owner"):
-                if wait := gate.locked_for(client):
+                if wait := gate.locked_for(address):
                     st.error(f"Too many wrong passwords; try again in {max(wait / 60, 1):.0f} min.")
-                elif gate.check(config, attempt, client):
+                elif gate.check(config, attempt, address):
                     st.session_state[access.OWNER_KEY] = "password"
                     st.rerun()
                 else:
-                    wait = gate.locked_for(client)
+                    wait = gate.locked_for(address)
                     st.error(f"Wrong password. Too many tries: locked for {max(wait / 60, 1):.0f} min." if wait
                              else "Wrong password.")
     if config.owners and st.button("Log in"):

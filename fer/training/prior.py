@@ -22,7 +22,7 @@ import torch
 from fer.model import load_checkpoint, save_checkpoint
 from fer.training.config import TrainConfig
 from fer.training.data import load_dataset
-from fer.training.soup import CALIBRATION
+from fer.training.soup import derived_meta
 from fer.training.targets import class_log_prior, split_data, with_added_faces
 
 
@@ -43,9 +43,9 @@ def restore_prior(path: str, out: Path, data: str | None = None) -> torch.Tensor
     shift = prior_shift(TrainConfig.from_dict(meta["config"]), data)
     with torch.no_grad():
         model.head[-1].bias -= shift  # both architectures end in one Linear layer
-    keep = {k: v for k, v in meta.items() if k not in CALIBRATION and k != "metrics"}
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out, model.eval(), keep, prior_shift=[round(float(s), 6) for s in shift], prior_of=str(path))
+    save_checkpoint(out, model.eval(), derived_meta(meta), prior_shift=[round(float(s), 6) for s in shift],
+                    prior_of=str(path))
     return shift
 
 

@@ -27,6 +27,12 @@ from fer.training.targets import split_data
 CALIBRATION = ("temperature", "uncertain_below", "neutral_reference")  # fitted per net: not carried over
 
 
+def derived_meta(meta: dict) -> dict:
+    """What a net made from another one's weights (an average, a moved bias) keeps of its metadata: not the
+    calibration nor the figures, which belonged to that net."""
+    return {k: v for k, v in meta.items() if k not in CALIBRATION and k != "metrics"}
+
+
 def average(paths: list[str], weights: list[float] | None = None) -> tuple[torch.nn.Module, dict]:
     """(the first net holding the (weighted) mean of every member's weights, its metadata); members must share arch
     and input; `weights` (one per member, summing to 1) default to equal."""
@@ -59,9 +65,8 @@ def soup(paths: list[str], data: str, out: Path, weights: list[float] | None = N
     model.train()
     torch.optim.swa_utils.update_bn(swa_batches(tx, cfg, meta, torch.device("cpu")), model)
     _, acc = validate(model, torch.from_numpy(vx), torch.from_numpy(vy).long(), meta, torch.device("cpu"))
-    keep = {k: v for k, v in meta.items() if k not in CALIBRATION and k != "metrics"}
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out, model.eval(), keep, soup=[str(p) for p in paths], soup_weights=weights,
+    save_checkpoint(out, model.eval(), derived_meta(meta), soup=[str(p) for p in paths], soup_weights=weights,
                     metrics={"val_accuracy": acc, "val_split": val_name})
     return acc
 

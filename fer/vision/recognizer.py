@@ -13,6 +13,7 @@ from fer.emotions import EMOTIONS
 from fer.vision.align import face_crop, wants_aligned
 from fer.vision.classifier import Classifier, load_classifier
 from fer.vision.detect import Box, Eyes, Found, HaarDetector, StreamTracker, YuNetDetector, make_detector
+from fer.vision.mood import as_vector
 from fer.vision.personal import answer_bias
 
 # Square crop side = box side * (1 + CROP_MARGIN), for faces without eye points (the Haar detector's; YuNet's
@@ -126,8 +127,7 @@ class EmotionRecognizer:
         (`classify_boxes(..., corrected=False)`): one classification serves both, e.g. a calibration that records
         the model's reading while the person sees theirs, or a photo read once and shown to a person who calibrates
         on it."""
-        return faces_from_probs(raw, self.correct(np.array([[f.probs[e] for e in EMOTIONS] for f in raw]))) \
-            if raw else []
+        return faces_from_probs(raw, self.correct(np.array([as_vector(f.probs) for f in raw]))) if raw else []
 
     def uncorrect(self, probs: np.ndarray) -> np.ndarray:
         """The readings `correct` turned into `probs`: what an answer keeps, so a later resting face or answer
